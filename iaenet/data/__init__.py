@@ -1,0 +1,1 @@
+"""Scans, dataset readers and writers, preprocessing and synthetic data."""

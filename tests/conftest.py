@@ -1,0 +1,38 @@
+"""Shared fixtures: where the real data lives, and seeded random generators."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _shared(sub: str) -> Path:
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (expected ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mvtec_dev() -> Path:
+    """MVTec 3D-AD cable_gland dev subset (400x400 scans), read-only."""
+    return _shared("mvtec3d_dev")
+
+
+@pytest.fixture(scope="session")
+def mvtec_tiny() -> Path:
+    """11 cable_gland samples at stride 4 (100x100), read-only."""
+    return _shared("fixtures/mvtec3d_tiny")
+
+
+@pytest.fixture(scope="session")
+def metric_reference() -> Path:
+    """Reference anomaly maps and the official metric values for them."""
+    return _shared("metric_reference")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
