@@ -1,0 +1,73 @@
+"""The `iaenet` command: `iaenet --help` lists the subcommands."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iaenet import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError) as err:
+        print(f"iaenet {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iaenet", description="Unsupervised anomaly detection on 3D scans (IAENet).")
+    parser.add_argument("--version", action="version", version=f"iaenet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    synth = sub.add_parser("synth", help="write a synthetic dataset in the MVTec 3D-AD layout")
+    synth.add_argument("out", type=Path, help="output folder")
+    synth.add_argument("--categories", nargs="+", default=None, help="part categories (default: all)")
+    synth.add_argument("--resolution", type=int, default=256, help="grid side in pixels (default 256)")
+    synth.add_argument("--train", type=int, default=20, help="good training scans per category")
+    synth.add_argument("--validation", type=int, default=4, help="good validation scans per category")
+    synth.add_argument("--test-good", type=int, default=4, help="good test scans per category")
+    synth.add_argument("--test-per-defect", type=int, default=3, help="test scans per defect type and category")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
+    synth.set_defaults(run=_run_synth)
+
+    info = sub.add_parser("info", help="describe a dataset folder: layout, categories, splits, counts")
+    info.add_argument("data", type=Path, help="dataset root (MVTec 3D-AD, Eyecandies or Real3D-AD layout)")
+    info.set_defaults(run=_run_info)
+    return parser
+
+
+def _run_synth(args) -> int:
+    from iaenet.data.synthetic import generate_dataset
+
+    root = generate_dataset(
+        args.out,
+        categories=args.categories,
+        resolution=args.resolution,
+        n_train=args.train,
+        n_validation=args.validation,
+        n_test_good=args.test_good,
+        n_test_per_defect=args.test_per_defect,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {root}")
+    return 0
+
+
+def _run_info(args) -> int:
+    from iaenet.data.datasets import describe, format_description
+
+    print(format_description(describe(args.data)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
