@@ -57,10 +57,10 @@ SCALE_RANGE = (0.97, 1.03)
 # pixel parity, the dark table 82% / 72% / 66% / 21% at (even, odd) row x (even, odd) column.
 DEPTH_NOISE = 0.1 * MM
 DROPOUT_BASE = 0.03  # every pixel
-DARK_LUMINANCE = (0.05, 0.30)  # surfaces this dark (full effect) .. this bright (none) drop more:
+DARK_LUMINANCE = (0.05, 0.30)  # dark-surface dropouts: full effect at or below, none at or above
 DROPOUT_DARK = 0.15  # extra dropout on dark surfaces, any pixel
 PARITY_DROPOUT = np.array([[0.0, 0.12], [0.20, 0.74]])  # extra on dark surfaces by (row, column) parity
-SLOPE_DROPOUT_DEG = (60.0, 85.0)  # dropout ramps from none to certain between these view angles
+SLOPE_DROPOUT_DEG = (60.0, 85.0)  # dropout ramps from none to certain between these slopes to the table
 PROJECTOR_ELEVATION_DEG = 65.0  # the projector lights from the +x side; lower points get shadowed
 SHADOW_TOLERANCE = 1e-6  # metres; keeps a flat surface from shadowing itself by rounding
 
