@@ -12,7 +12,8 @@ CPMF and Shape-Guided vendor (see docs/metrics.md):
   mode); ``num_thresholds=100`` reproduces the 100-threshold curve the papers report.
 
 Everything runs through :class:`MetricAccumulator`, which takes a test set one map at a time into compact
-arrays and computes all pixel metrics from one sort. The module functions are one-shot wrappers around it.
+arrays and computes all pixel metrics from one in-place sort. The module functions are one-shot wrappers
+around it.
 """
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ def smooth_map(anomaly_map: np.ndarray, sigma: float = 4.0) -> np.ndarray:
     anomaly_map = np.asarray(anomaly_map)
     if anomaly_map.ndim != 2 or anomaly_map.dtype.kind not in "fiu":
         raise ValueError(
-            f"anomaly_map must be a 2-D real array, got shape {anomaly_map.shape} and dtype {anomaly_map.dtype}"
+            f"anomaly_map must be a 2-D real array, got shape {anomaly_map.shape} "
+            f"and dtype {anomaly_map.dtype}"
         )
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a finite positive number of pixels, got {sigma}")
@@ -120,9 +122,11 @@ def smooth_map(anomaly_map: np.ndarray, sigma: float = 4.0) -> np.ndarray:
 class MetricAccumulator:
     """Collects a test set one sample at a time and computes all metrics at the end.
 
-    Per pixel it keeps the score (``score_dtype``, float32 by default: the precision of the maps the
-    references evaluate) and the int32 id of the ground-truth region it lies in (0 = normal pixel): 8 bytes
-    per pixel, no Python floats. Per region it keeps the pixel count, per sample the object score and label.
+    Storage is split by ground truth: a normal pixel keeps only its score (4 bytes with the default float32,
+    the precision of the maps the references evaluate), an anomalous pixel its score and the int32 id of its
+    region (8 bytes). Per region it keeps the pixel count, per sample the object score and label. No Python
+    floats are kept, and computing sorts these arrays in place (pixel order does not matter to any metric),
+    so repeated metric calls neither copy nor re-sort.
 
     Example:
         >>> acc = MetricAccumulator()
@@ -136,12 +140,13 @@ class MetricAccumulator:
         self._score_dtype = np.dtype(score_dtype)
         if self._score_dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"score_dtype must be float32 or float64, got {self._score_dtype}")
-        self._scores = _GrowingArray(self._score_dtype)
-        self._regions = _GrowingArray(np.int32)
+        self._normal_scores = _GrowingArray(self._score_dtype)
+        self._anomalous_scores = _GrowingArray(self._score_dtype)
+        self._anomalous_regions = _GrowingArray(np.int32)
         self._region_sizes = _GrowingArray(np.int64)
         self._object_scores = _GrowingArray(np.float64)
         self._labels = _GrowingArray(bool)
-        self._sorted_count = 0  # leading stored pixels already in descending score order
+        self._pixels_sorted = True
 
     def __len__(self) -> int:
         """Number of samples added."""
@@ -175,16 +180,18 @@ class MetricAccumulator:
             raise ValueError(f"sample {index}: label 0 (normal) but its gt mask has anomalous pixels")
 
         regions, n_regions = ndimage.label(anomalous, structure=_REGION_STRUCTURE)
-        sizes = np.bincount(regions.ravel(), minlength=n_regions + 1)[1:]
-        offset = len(self._region_sizes)
-        regions = regions.astype(np.int32, copy=False)
-        regions[anomalous] += offset  # global ids: regions of all samples count separately
+        region_ids = regions[anomalous]
+        sizes = np.bincount(region_ids, minlength=n_regions + 1)[1:]
+        # Global 0-based ids: the regions of all samples are counted separately.
+        region_ids = (region_ids - 1 + len(self._region_sizes)).astype(np.int32)
 
-        self._scores.extend(scores.ravel())
-        self._regions.extend(regions.ravel())
+        self._normal_scores.extend(scores[~anomalous])
+        self._anomalous_scores.extend(scores[anomalous])
+        self._anomalous_regions.extend(region_ids)
         self._region_sizes.extend(sizes)
         self._object_scores.extend(np.array([object_score], dtype=np.float64))
-        self._labels.extend(np.array([bool(label)]))
+        self._labels.extend(np.array([label]))
+        self._pixels_sorted = False
 
     def object_auroc(self) -> float:
         """AU-ROC of the object scores against the labels; needs normal and anomalous samples."""
@@ -194,14 +201,18 @@ class MetricAccumulator:
         """AU-ROC over all pixels; needs normal and anomalous pixels."""
         return self._sorted_pixels().pixel_auroc()
 
-    def au_pro(self, limits: Sequence[float] = DEFAULT_PRO_LIMITS, num_thresholds: int | None = None) -> dict[float, float]:
+    def au_pro(
+        self, limits: Sequence[float] = DEFAULT_PRO_LIMITS, num_thresholds: int | None = None
+    ) -> dict[float, float]:
         """AU-PRO at each limit; see :func:`au_pro` for the arguments."""
         limits = _check_limits(limits)
         num_thresholds = _check_num_thresholds(num_thresholds)
         return self._sorted_pixels().au_pro(limits, num_thresholds)
 
-    def compute(self, limits: Sequence[float] = DEFAULT_PRO_LIMITS, num_thresholds: int | None = None) -> dict:
-        """All metrics from one sort of the pixels.
+    def compute(
+        self, limits: Sequence[float] = DEFAULT_PRO_LIMITS, num_thresholds: int | None = None
+    ) -> dict:
+        """All metrics; raises the ValueError of the first one that cannot be computed.
 
         Returns:
             {"object_auroc": float, "pixel_auroc": float, "au_pro": {limit: float}}.
@@ -218,9 +229,13 @@ class MetricAccumulator:
     def _check_map(self, anomaly_map: np.ndarray, index: int) -> np.ndarray:
         anomaly_map = np.asarray(anomaly_map)
         if anomaly_map.ndim != 2 or anomaly_map.size == 0:
-            raise ValueError(f"sample {index}: anomaly map must be a non-empty 2-D array, got shape {anomaly_map.shape}")
+            raise ValueError(
+                f"sample {index}: anomaly map must be a non-empty 2-D array, got shape {anomaly_map.shape}"
+            )
         if anomaly_map.dtype.kind not in "fiu":
-            raise ValueError(f"sample {index}: anomaly map must hold real numbers, got dtype {anomaly_map.dtype}")
+            raise ValueError(
+                f"sample {index}: anomaly map must hold real numbers, got dtype {anomaly_map.dtype}"
+            )
         with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
             scores = anomaly_map.astype(self._score_dtype, copy=False)
         finite = np.isfinite(scores)
@@ -234,40 +249,46 @@ class MetricAccumulator:
     def _sorted_pixels(self) -> "_SortedPixels":
         if len(self) == 0:
             raise ValueError("no samples added: nothing to evaluate")
-        scores, regions = self._scores.view(), self._regions.view()
-        if self._sorted_count != len(scores):
-            # No metric depends on the pixel order, so the stored pixels are sorted in place (descending
-            # score): repeated metric calls then need neither a new sort nor a second copy of the pixels.
-            order = np.argsort(scores)[::-1]
-            scores[:] = scores[order]
+        normal = self._normal_scores.view()
+        anomalous, regions = self._anomalous_scores.view(), self._anomalous_regions.view()
+        if not self._pixels_sorted:
+            normal.sort()  # in place; values only, the cheapest sort numpy has
+            order = np.argsort(anomalous)  # the anomalous pixels are a small share
+            anomalous[:] = anomalous[order]
             regions[:] = regions[order]
-            self._sorted_count = len(scores)
-        return _SortedPixels(scores, regions, self._region_sizes.view())
+            self._pixels_sorted = True
+        return _SortedPixels(normal, anomalous, regions, self._region_sizes.view())
 
 
 class _SortedPixels:
-    """All pixels in descending score order, grouped into runs of equal score (one curve point each).
+    """Sorted pixel scores and the per-score counts every pixel metric is computed from.
 
     Args:
-        scores: (P,) pixel scores, sorted descending.
-        regions: (P,) int32 region id of each pixel, 0 = normal.
-        region_sizes: (R,) pixel count of region id 1..R.
+        normal: (N,) scores of the normal pixels, ascending.
+        anomalous: (P,) scores of the anomalous pixels, ascending.
+        regions: (P,) int32 0-based region id of each anomalous pixel.
+        region_sizes: (R,) pixel count of each region.
     """
 
-    def __init__(self, scores: np.ndarray, regions: np.ndarray, region_sizes: np.ndarray):
-        self.scores = scores
+    def __init__(
+        self, normal: np.ndarray, anomalous: np.ndarray, regions: np.ndarray, region_sizes: np.ndarray
+    ):
+        self.normal = normal
+        self.anomalous = anomalous
         self.regions = regions
         self.region_sizes = region_sizes
-        self.group_ends = _tie_group_ends(self.scores)
-        normal_cumulative = np.cumsum(self.regions == 0)[self.group_ends]
-        self.normal_per_group = np.diff(normal_cumulative, prepend=0)
-        self.anomalous_per_group = np.diff(self.group_ends + 1, prepend=0) - self.normal_per_group
-        self.n_normal = int(normal_cumulative[-1])
-        self.n_anomalous = len(self.regions) - self.n_normal
+        # Runs of equal anomalous score, and how many normal pixels lie below / at-or-below each run's value.
+        self.run_ends = _tie_group_ends(anomalous)
+        self.run_values = anomalous[self.run_ends]
+        self.run_counts = np.diff(self.run_ends + 1, prepend=0)
+        self.normal_below = np.searchsorted(normal, self.run_values, side="left")
+        self.normal_at_or_below = np.searchsorted(normal, self.run_values, side="right")
 
     def pixel_auroc(self) -> float:
         self._require_both_classes("pixel AU-ROC")
-        return _auroc_from_groups(self.anomalous_per_group, self.normal_per_group)
+        return _auroc_from_counts(
+            self.run_counts, self.normal_below, self.normal_at_or_below, len(self.normal)
+        )
 
     def au_pro(self, limits: tuple[float, ...], num_thresholds: int | None) -> dict[float, float]:
         self._require_both_classes("AU-PRO")
@@ -278,45 +299,53 @@ class _SortedPixels:
         return {limit: float(_area_to_limit(fprs, pros, limit) / limit) for limit in limits}
 
     def _exact_pro_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """(FPR, PRO) after every run of equal scores, framed by (0, 0) and (1, 1) as the official code does."""
-        fprs = np.cumsum(self.normal_per_group) / self.n_normal
-        pro_gain = self._pro_weights(self.regions)
-        np.cumsum(pro_gain, out=pro_gain)
-        pros = pro_gain[self.group_ends]
-        del pro_gain
+        """The official curve: a point at every distinct score, framed by (0, 0) and (1, 1).
+
+        Between two neighbouring anomalous scores only normal pixels enter, so PRO stays constant there and
+        the official points in between lie on one horizontal segment: its two ends carry the whole area.
+        Per anomalous run (descending) that gives the point just above its value (normal pixels > value,
+        PRO of the higher runs) and the point at its value (normal pixels >= value, PRO including it).
+        """
+        n_normal = len(self.normal)
+        pro_from = self._pro_suffix_sums()  # pro_from[i]: PRO of the anomalous pixels i.. (ascending order)
+        pro_at = pro_from[self.run_ends - self.run_counts + 1][::-1]
+        pro_above = pro_from[self.run_ends + 1][::-1]
+        fp_at = n_normal - self.normal_below[::-1]
+        fp_above = n_normal - self.normal_at_or_below[::-1]
+        fprs = np.concatenate(([0], np.stack([fp_above, fp_at], axis=1).ravel(), [n_normal])) / n_normal
+        pros = np.concatenate(([0.0], np.stack([pro_above, pro_at], axis=1).ravel(), [pro_from[0]]))
         # Long float sums may overshoot 1 by rounding; the official code clips the same way.
-        np.minimum(fprs, 1.0, out=fprs)
         np.minimum(pros, 1.0, out=pros)
-        return np.concatenate(([0.0], fprs, [1.0])), np.concatenate(([0.0], pros, [1.0]))
+        return np.append(fprs, 1.0), np.append(pros, 1.0)
 
     def _sampled_pro_curve(self, num_thresholds: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``au_pro_util`` curve: thresholds at equal steps through the sorted normal scores.
 
-        FPR at position p is 1 - (p + 1) / n_normal (ties ignored, as there); PRO counts region pixels with a
-        score strictly above the threshold. The curve ends at (1, 1) and starts at FPR 0 without a (0, 0) point.
+        FPR at position p is 1 - (p + 1) / n_normal (ties ignored, as there); PRO counts region pixels with
+        a score strictly above the threshold. The curve ends at (1, 1) and starts at FPR 0 without a (0, 0)
+        point.
         """
-        positions = np.linspace(0, self.n_normal - 1, num=num_thresholds, dtype=np.int64)
-        normal = self.regions == 0
-        thresholds = self.scores[normal][::-1][positions]
-        # A region pixel lies above exactly the thresholds before its insertion point.
-        above_count = np.searchsorted(thresholds, self.scores[~normal], side="left")
-        weights = self._pro_weights(self.regions[~normal])
-        gain_at = np.bincount(above_count, weights=weights, minlength=num_thresholds + 1)
-        pros = np.cumsum(gain_at[::-1])[::-1][1:]  # pros[j]: weight of the pixels above thresholds[j]
+        n_normal = len(self.normal)
+        positions = np.linspace(0, n_normal - 1, num=num_thresholds, dtype=np.int64)
+        first_above = np.searchsorted(self.anomalous, self.normal[positions], side="right")
+        pros = self._pro_suffix_sums()[first_above]
         np.minimum(pros, 1.0, out=pros)
-        fprs = 1.0 - (positions + 1) / self.n_normal
+        fprs = 1.0 - (positions + 1) / n_normal
         return np.append(fprs[::-1], 1.0), np.append(pros[::-1], 1.0)
 
-    def _pro_weights(self, regions: np.ndarray) -> np.ndarray:
-        """Per pixel of region ``regions``: 1 / (region size * number of regions), 0 for id 0 (float64)."""
-        per_region = np.zeros(len(self.region_sizes) + 1)
-        per_region[1:] = 1.0 / (self.region_sizes * len(self.region_sizes))
-        return per_region[regions]
+    def _pro_suffix_sums(self) -> np.ndarray:
+        """(P + 1,) float64: entry i = sum over anomalous pixels i.. of 1 / (region size * number of regions).
+
+        Summed from the highest score down, the order in which the official code accumulates."""
+        per_region = 1.0 / (self.region_sizes * len(self.region_sizes))
+        suffix = np.zeros(len(self.anomalous) + 1)
+        suffix[:-1] = np.cumsum(per_region[self.regions][::-1])[::-1]
+        return suffix
 
     def _require_both_classes(self, what: str) -> None:
-        if self.n_anomalous == 0:
+        if len(self.anomalous) == 0:
             raise ValueError(f"{what} needs anomalous pixels, but every gt mask is empty")
-        if self.n_normal == 0:
+        if len(self.normal) == 0:
             raise ValueError(f"{what} needs normal pixels, but every gt pixel is anomalous")
 
 
@@ -359,7 +388,9 @@ def _as_sample_sequence(values, name: str):
     """An (N, H, W) array or any iterable of 2-D arrays, as something with len() and iteration."""
     if isinstance(values, np.ndarray):
         if values.ndim != 3:
-            raise ValueError(f"{name} must be an (N, H, W) array or a sequence of 2-D arrays, got shape {values.shape}")
+            raise ValueError(
+                f"{name} must be an (N, H, W) array or a sequence of 2-D arrays, got shape {values.shape}"
+            )
         return values
     return list(values)
 
@@ -371,25 +402,22 @@ def _auroc(scores: np.ndarray, labels: np.ndarray, what: str, unit: str) -> floa
             f"{what} needs both normal and anomalous {unit}, got {len(labels) - n_positive} normal "
             f"and {n_positive} anomalous"
         )
-    order = np.argsort(scores)[::-1]
-    ends = _tie_group_ends(scores[order])
-    positive_cumulative = np.cumsum(labels[order])[ends]
-    positives = np.diff(positive_cumulative, prepend=0)
-    negatives = np.diff(ends + 1, prepend=0) - positives
-    return _auroc_from_groups(positives, negatives)
+    negatives = np.sort(scores[~labels])
+    values, counts = np.unique(scores[labels], return_counts=True)
+    below = np.searchsorted(negatives, values, side="left")
+    at_or_below = np.searchsorted(negatives, values, side="right")
+    return _auroc_from_counts(counts, below, at_or_below, len(negatives))
 
 
-def _auroc_from_groups(positives: np.ndarray, negatives: np.ndarray) -> float:
-    """ROC area from per-score-group counts, groups ordered by descending score.
+def _auroc_from_counts(
+    counts: np.ndarray, below: np.ndarray, at_or_below: np.ndarray, n_negative: int
+) -> float:
+    """ROC area from runs of equal positive score: ``counts`` positives each, with ``below`` negatives
+    scoring lower and ``at_or_below - below`` tied (a tie counts one half).
 
-    Each negative beats every positive in earlier groups and ties with half of those in its own group; the
-    sum is kept in integers (doubled) so the result is exact up to the final division.
-    """
-    positives = positives.astype(np.int64)
-    negatives = negatives.astype(np.int64)
-    positives_before = np.cumsum(positives) - positives
-    doubled = int(np.dot(negatives, 2 * positives_before + positives))
-    return doubled / (2 * int(positives.sum()) * int(negatives.sum()))
+    The doubled sum stays in int64, so the result is exact up to the final division."""
+    doubled = int(np.dot(counts.astype(np.int64), (below + at_or_below).astype(np.int64)))
+    return doubled / (2 * int(counts.sum()) * n_negative)
 
 
 def _tie_group_ends(sorted_values: np.ndarray) -> np.ndarray:
@@ -428,7 +456,8 @@ def _check_limits(limits: Sequence[float]) -> tuple[float, ...]:
 def _check_num_thresholds(num_thresholds: int | None) -> int | None:
     if num_thresholds is None:
         return None
-    if isinstance(num_thresholds, bool) or not isinstance(num_thresholds, (int, np.integer)) or num_thresholds < 2:
+    is_integer = isinstance(num_thresholds, (int, np.integer)) and not isinstance(num_thresholds, bool)
+    if not is_integer or num_thresholds < 2:
         raise ValueError(f"num_thresholds must be None (exact) or an integer >= 2, got {num_thresholds!r}")
     return int(num_thresholds)
 
@@ -450,14 +479,18 @@ def _as_label(value, index: int) -> bool:
 def _as_1d_real(values, name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be a 1-D array of real numbers, got shape {array.shape} and dtype {array.dtype}")
+        raise ValueError(
+            f"{name} must be a 1-D array of real numbers, got shape {array.shape} and dtype {array.dtype}"
+        )
     return array.astype(np.float64)
 
 
 def _as_binary_labels(values, name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be a 1-D array of 0/1 labels, got shape {array.shape} and dtype {array.dtype}")
+        raise ValueError(
+            f"{name} must be a 1-D array of 0/1 labels, got shape {array.shape} and dtype {array.dtype}"
+        )
     if not np.isin(array, (0, 1)).all():
         raise ValueError(f"{name} must hold only 0/1 (or bool), got values {np.unique(array)[:10].tolist()}")
     return array.astype(bool)
@@ -467,13 +500,17 @@ def _as_binary_mask(gt_mask, shape: tuple[int, ...], index: int) -> np.ndarray:
     """A bool mask (True = anomalous) from bool, non-negative integer ids, or 0/1 floats."""
     gt_mask = np.asarray(gt_mask)
     if gt_mask.shape != shape:
-        raise ValueError(f"sample {index}: gt mask has shape {gt_mask.shape} but the anomaly map has shape {shape}")
+        raise ValueError(
+            f"sample {index}: gt mask has shape {gt_mask.shape} but the anomaly map has shape {shape}"
+        )
     kind = gt_mask.dtype.kind
     if kind == "b":
         return gt_mask
     if kind in "iu":
         if kind == "i" and (gt_mask < 0).any():
-            raise ValueError(f"sample {index}: gt mask holds negative values; use 0 = normal, > 0 = anomalous")
+            raise ValueError(
+                f"sample {index}: gt mask holds negative values; use 0 = normal, > 0 = anomalous"
+            )
         return gt_mask > 0
     if kind == "f":
         if not np.isin(gt_mask, (0.0, 1.0)).all():

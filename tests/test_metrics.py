@@ -9,7 +9,7 @@ import tifffile
 from PIL import Image, ImageFilter
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.reference_au_pro import (
+from iaenet.metrics_reference import (
     au_pro_thresholds_reference,
     exact_pro_curve_bruteforce,
     trapezoid_to_limit,
@@ -97,7 +97,8 @@ def test_compute_on_real_data_matches_the_separate_metrics(reference_accumulator
 def test_one_shot_functions_match_accumulator_on_real_data(reference_accumulator, reference_set):
     maps, gts, _, _ = reference_set
     assert au_pro(maps, gts, limits=(0.3, 0.05)) == reference_accumulator.au_pro(limits=(0.3, 0.05))
-    assert object_auroc([m.max() for m in maps], [bool(g.any()) for g in gts]) == reference_accumulator.object_auroc()
+    max_scores, labels = [m.max() for m in maps], [bool(g.any()) for g in gts]
+    assert object_auroc(max_scores, labels) == reference_accumulator.object_auroc()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,12 +230,17 @@ def test_thresholds_mode_matches_au_pro_util_style_reference(rng, num_thresholds
         assert result[limit] == pytest.approx(expected, abs=1e-12), limit
 
 
+def _sklearn_pixel_auroc(maps, gts):
+    labels = np.concatenate([g.ravel() > 0 for g in gts])
+    return roc_auc_score(labels, np.concatenate([m.ravel() for m in maps]))
+
+
 def test_pixel_auroc_matches_sklearn_on_random_data(rng):
     maps, gts = _random_set(rng, n_maps=9, levels=20)
-    expected = roc_auc_score(np.concatenate([g.ravel() > 0 for g in gts]), np.concatenate([m.ravel() for m in maps]))
+    expected = _sklearn_pixel_auroc(maps, gts)
     assert pixel_auroc(maps, gts) == pytest.approx(expected, abs=1e-12)
     continuous = [m + rng.random(m.shape).astype(np.float32) for m in maps]
-    expected = roc_auc_score(np.concatenate([g.ravel() > 0 for g in gts]), np.concatenate([m.ravel() for m in continuous]))
+    expected = _sklearn_pixel_auroc(continuous, gts)
     assert pixel_auroc(continuous, gts) == pytest.approx(expected, abs=1e-12)
 
 
@@ -291,7 +297,7 @@ def test_maps_of_different_sizes_and_float64(rng):
     maps.append(rng.random((5, 7)))  # float64: the one-shot functions then keep float64
     gts.append(small_gt)
     _assert_exact_matches_bruteforce(maps, gts)
-    expected = roc_auc_score(np.concatenate([g.ravel() > 0 for g in gts]), np.concatenate([m.ravel() for m in maps]))
+    expected = _sklearn_pixel_auroc(maps, gts)
     assert pixel_auroc(maps, gts) == pytest.approx(expected, abs=1e-12)
 
 
@@ -368,7 +374,7 @@ def test_float64_map_beyond_float32_range_is_rejected():
 @pytest.mark.parametrize(
     ("anomaly_map", "gt", "message"),
     [
-        (np.zeros((4, 4)), np.zeros((4, 5)), r"gt mask has shape \(4, 5\) but the anomaly map has shape \(4, 4\)"),
+        (np.zeros((4, 4)), np.zeros((4, 5)), r"gt mask has shape \(4, 5\) but the anomaly map has shape"),
         (np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), "non-empty 2-D array"),
         (np.zeros((0, 4)), np.zeros((0, 4)), "non-empty 2-D array"),
         (np.zeros((4, 4), dtype=bool), np.zeros((4, 4)), "real numbers"),

@@ -1,5 +1,5 @@
-"""Plain re-implementations of AU-PRO, written from the published definitions, to check and time
-``iaenet.metrics`` against.
+"""Plain re-implementations of AU-PRO, written from the published definitions, that the tests and
+benchmarks check and time ``iaenet.metrics`` against. Use ``iaenet.metrics`` for evaluation.
 
 - :func:`au_pro_thresholds_reference` follows the structure of the ``au_pro_util`` module that BTF, M3DM,
   CPMF and Shape-Guided vendor: every ground-truth region keeps its sorted scores and a pointer, and a
@@ -26,7 +26,8 @@ class _RegionScores:
 
     def overlap_above(self, threshold: float) -> float:
         """Fraction of the region's pixels scoring above ``threshold`` (thresholds must not decrease)."""
-        while self.at_or_below < len(self.sorted_scores) and self.sorted_scores[self.at_or_below] <= threshold:
+        scores = self.sorted_scores
+        while self.at_or_below < len(scores) and scores[self.at_or_below] <= threshold:
             self.at_or_below += 1
         return 1.0 - self.at_or_below / len(self.sorted_scores)
 
