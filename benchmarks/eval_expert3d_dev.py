@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from iaenet.data.io import read_mask_png, read_xyz_tiff
 from iaenet.data.preprocess import preprocess_scan
 from iaenet.data.scan import Scan
-from iaenet.experts import Expert3D, point_scores_to_grid
+from iaenet.experts import PRESETS, Expert3D, point_scores_to_grid
 from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 
 GRID = 224
@@ -39,9 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = [_load(path) for path in sorted((root / "test").glob("*/xyz/*.tiff"))]
     load_s = time.perf_counter() - start
 
-    expert = Expert3D(args.preset, device=args.device)
-    if args.epochs is not None:
-        expert = Expert3D(expert.config.replace(epochs=args.epochs), device=args.device)
+    config = PRESETS[args.preset].replace(**_overrides(args.set))
+    expert = Expert3D(config, device=args.device)
     (out / "loss.txt").unlink(missing_ok=True)
     start = time.perf_counter()
     expert.fit([points for points, *_ in train], names=[name for *_, name in train], progress=not args.quiet,
@@ -121,12 +120,25 @@ def _parse(argv):
     parser.add_argument("--data", required=True, help="dataset root holding <category>/train, <category>/test")
     parser.add_argument("--category", default="cable_gland")
     parser.add_argument("--preset", default="fast", choices=["fast", "paper", "tiny"])
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a config field of the preset, e.g. --set epochs=5 --set learning_rate=1e-3")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    """FIELD=VALUE strings -> typed config changes (values parsed as JSON, e.g. 5, 1e-3, [32, 64])."""
+    changes = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected FIELD=VALUE")
+        parsed = json.loads(value)
+        changes[field] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return changes
 
 
 def _argv() -> list[str]:

@@ -160,6 +160,11 @@ class Expert3D:
             raise ValueError(f"{path}: does not hold a valid 3D expert ({err})") from err
         expert.losses = list(header.get("losses", []))
         if "bank.latents" in tensors:
+            m = tensors["bank.latents"].shape[0]
+            if tensors["bank.latents"].shape != (m, expert.config.latent_dim) or any(
+                    tensors.get(k, torch.empty(0)).shape != (m,) for k in ("bank.scan", "bank.patch")):
+                raise ValueError(f"{path}: bank tensors do not fit together or with latent_dim="
+                                 f"{expert.config.latent_dim}")
             expert.bank = tensors["bank.latents"].to(expert.device)
             expert.bank_scan = tensors["bank.scan"].to(expert.device)
             expert.bank_patch = tensors["bank.patch"].to(expert.device)
