@@ -5,6 +5,7 @@ kind, and has a plain reference implementation beside it that the tests compare 
 """
 from iaenet.ops._ext import cuda_available
 from iaenet.ops.neighbours import knn
+from iaenet.ops.patches import group_patches
 from iaenet.ops.sampling import farthest_point_sample
 
-__all__ = ["cuda_available", "farthest_point_sample", "knn"]
+__all__ = ["cuda_available", "farthest_point_sample", "group_patches", "knn"]
