@@ -228,6 +228,17 @@ def test_save_load_round_trip_gives_identical_scores(fitted, tmp_path, rng):
     assert a.latent_score == b.latent_score
 
 
+def test_call_size_changes_nothing_but_speed(fitted, tmp_path, rng):
+    path = tmp_path / "expert.safetensors"
+    fitted.save(path)
+    one_by_one = Expert3D.load(path, score_batch_patches=1)
+    cloud = smooth_surface(rng)
+    np.testing.assert_allclose(one_by_one.score(cloud).point_scores, fitted.score(cloud).point_scores,
+                               rtol=1e-5, atol=1e-6)  # |sdf| is a difference of O(1) terms
+    with pytest.raises(ValueError, match="score_batch_patches"):
+        Expert3D(TINY, score_batch_patches=0)
+
+
 def test_bad_files(tmp_path, fitted):
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         Expert3D.load(tmp_path / "missing.safetensors")

@@ -23,8 +23,7 @@ class Expert3DConfig:
     narrow (`narrow_scale` * sigma noise) with odds `narrow_sets` : `wide_sets`, else wide (`wide_scale`).
     Training: Adam `learning_rate`, `batch_patches` patches x one query per patch point, `epochs` passes over
     the patches of at most `max_train_scans` clouds (drawn with `seed`).
-    Scoring: `k_neighbours` nearest bank latents, `omp_atoms`-atom OMP reconstruction, decoder over
-    `score_batch_patches` patches at a time (a memory bound; results do not depend on it).
+    Scoring: `k_neighbours` nearest bank latents, `omp_atoms`-atom OMP reconstruction.
     """
 
     patch_size: int = 500
@@ -46,12 +45,11 @@ class Expert3DConfig:
     max_train_scans: int | None = 20
     k_neighbours: int = 10
     omp_atoms: int = 3
-    score_batch_patches: int = 128
     seed: int = 0
 
     def __post_init__(self) -> None:
         positive = ["patch_size", "group_mul_train", "group_mul_bank", "latent_dim", "decoder_width",
-                    "sigma_neighbour", "batch_patches", "epochs", "k_neighbours", "omp_atoms", "score_batch_patches"]
+                    "sigma_neighbour", "batch_patches", "epochs", "k_neighbours", "omp_atoms"]
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -113,7 +111,7 @@ PRESETS: dict[str, Expert3DConfig] = {
     # Unit tests: small patches and networks.
     "tiny": Expert3DConfig(patch_size=64, encoder_channels=(16, 32, 64), encoder_fc=(32,), latent_dim=16,
                            decoder_width=32, decoder_layers=1, sigma_neighbour=10, batch_patches=8, epochs=2,
-                           max_train_scans=None, score_batch_patches=16),
+                           max_train_scans=None),
 }
 
 
