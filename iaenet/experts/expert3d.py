@@ -24,6 +24,7 @@ from iaenet.experts.sdf_data import neighbour_sigma, normalise_patches
 from iaenet.experts.sdf_nets import SDFNetwork
 from iaenet.experts.sdf_training import train_sdf
 from iaenet.experts.tensor_files import load_tensors, save_tensors
+from iaenet.ops import group_patches
 
 MODEL_KIND = "iaenet.expert3d"
 
@@ -214,8 +215,6 @@ class Expert3D:
 
     def _patches(self, cloud: torch.Tensor, group_mul: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(patch_idx (P, S) int64, normalised patches (P, S, 3)) of one checked cloud."""
-        from iaenet.ops import group_patches
-
         _, patch_idx = group_patches(cloud, patch_size=self.config.patch_size, group_mul=group_mul,
                                      seed=self.config.seed)
         patch_idx = torch.as_tensor(patch_idx, device=self.device).long()
