@@ -52,7 +52,7 @@ class EyecandiesLayout:
             files = {"depth": depth, "info": data / f"{stem}_info_depth.yaml",
                      "normals": data / f"{stem}_normals.png", "rgb": data / f"{stem}_{RGB_VIEW}.png",
                      "mask": data / f"{stem}_mask.png",
-                     **{kind: data / f"{stem}_{kind}_mask.png" for kind in DEFECT_MASKS}}
+                     **{f"{kind}_mask": data / f"{stem}_{kind}_mask.png" for kind in DEFECT_MASKS}}
             label, defect = _label_and_defect(files, split)
             samples.append(SampleRef(f"{split}/{stem}", label, defect, files))
         return samples
@@ -134,7 +134,8 @@ def _label_and_defect(files: dict[str, Path], split: str) -> tuple[int | None, s
         return None, ""  # test_private: no annotation
     if not read_mask_png(files["mask"]).any():
         return LABEL_GOOD, "good"
-    kinds = [kind for kind in DEFECT_MASKS if files[kind].is_file() and read_mask_png(files[kind]).any()]
+    kinds = [kind for kind in DEFECT_MASKS
+             if files[f"{kind}_mask"].is_file() and read_mask_png(files[f"{kind}_mask"]).any()]
     return LABEL_ANOMALOUS, "+".join(kinds) or "anomalous"
 
 

@@ -116,12 +116,13 @@ def _ascii_columns(body: bytes, header: dict, path: Path) -> list[np.ndarray]:
     lines = body.decode("ascii", errors="replace").splitlines()[:count]
     if len(lines) < count:
         raise ValueError(f"{path}: PCD file is truncated: {count} points declared, {len(lines)} lines found")
-    tokens = " ".join(lines).split()
-    if len(tokens) != width * count:
-        raise ValueError(f"{path}: malformed PCD ascii data: expected {width} values on each of {count} "
-                         f"lines, found {len(tokens)} values in all")
+    rows = [line.split() for line in lines]
+    bad = next((i for i, row in enumerate(rows) if len(row) != width), None)
+    if bad is not None:
+        raise ValueError(f"{path}: malformed PCD ascii data: point line {bad + 1} holds {len(rows[bad])} "
+                         f"values, expected {width}")
     try:
-        table = np.array(tokens, dtype=np.float64).reshape(count, width)
+        table = np.array(rows, dtype=np.float64).reshape(count, width)
     except ValueError:
         raise ValueError(f"{path}: PCD ascii data holds a value that is not a number") from None
     starts = np.cumsum([0, *header["COUNT"][:-1]])

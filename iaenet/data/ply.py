@@ -147,12 +147,13 @@ def _read_ascii_vertices(body: bytes, elements: list[_Element], path: Path) -> d
         raise ValueError(f"{path}: PLY file is truncated: {vertex.count} vertices declared, "
                          f"{len(block)} vertex lines found")
     width = len(vertex.properties)
-    tokens = " ".join(block).split()
-    if len(tokens) != width * vertex.count:
-        raise ValueError(f"{path}: malformed PLY vertex data: expected {width} values on each of "
-                         f"{vertex.count} lines, found {len(tokens)} values in all")
+    rows = [line.split() for line in block]
+    bad = next((i for i, row in enumerate(rows) if len(row) != width), None)
+    if bad is not None:
+        raise ValueError(f"{path}: malformed PLY vertex data: vertex line {bad + 1} holds "
+                         f"{len(rows[bad])} values, expected {width}")
     try:
-        table = np.array(tokens, dtype=np.float64).reshape(vertex.count, width)
+        table = np.array(rows, dtype=np.float64).reshape(vertex.count, width)
     except ValueError:
         raise ValueError(f"{path}: PLY vertex data holds a value that is not a number") from None
     return {name: table[:, column].astype(code) for column, (name, code) in enumerate(vertex.properties)}

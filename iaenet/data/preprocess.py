@@ -31,14 +31,14 @@ _HYPOTHESES_PER_CHUNK = 64  # bounds the (points x hypotheses) distance matrix t
 
 
 def preprocess_scan(scan: Scan, size: int = GRID_SIZE, *, remove_background: bool = True,
-                    seed: int = 0) -> Scan:
+                    **background_options) -> Scan:
     """Background removal, centred zero padding to a square, corner-aligned nearest resize.
 
     Args:
         scan: an organized scan. An unorganized scan has no grid to work on and is returned as is.
         size: side of the output grid (224 in the paper).
         remove_background: drop the background plane and keep the largest connected part.
-        seed: RANSAC seed.
+        background_options: passed to `foreground_mask` (thresholds in metres, seed, ...).
     Returns:
         a new Scan of (size, size, 3) points; rgb, gt and normals follow the same pixel indices.
     Raises:
@@ -46,13 +46,16 @@ def preprocess_scan(scan: Scan, size: int = GRID_SIZE, *, remove_background: boo
     """
     if not scan.is_organized:
         return scan
-    keep = foreground_mask(scan.points, seed=seed, name=scan.name) if remove_background else scan.valid_mask
+    if remove_background:
+        keep = foreground_mask(scan.points, **{"name": scan.name, **background_options})
+    else:
+        keep = scan.valid_mask
     if not keep.any():
         raise ValueError(f"scan {scan.name!r}: background removal left no points")
-    fields = {"points": np.where(keep[..., None], scan.points, np.float32(0)),
-              "rgb": scan.rgb, "gt": scan.gt, "normals": scan.normals}
-    if scan.normals is not None:
-        fields["normals"] = np.where(keep[..., None], scan.normals, np.float32(0))
+    fields = {"points": scan.points, "rgb": scan.rgb, "gt": scan.gt, "normals": scan.normals}
+    for key in ("points", "normals"):
+        if fields[key] is not None:
+            fields[key] = np.where(keep[..., None], fields[key], np.float32(0))
     fields = {key: resize_nearest_like(pad_to_square(value), size) for key, value in fields.items()
               if value is not None}
     if not np.all(fields["points"] != 0, axis=-1).any():
