@@ -123,6 +123,9 @@ def test_foreground_bad_input(rng):
     points[20, 20] = (0.1, 0.1, 0.6)  # nothing on the border
     with pytest.raises(ValueError, match="only 0 valid point"):
         foreground_mask(points, name="scan-y")
+    for option in ("border", "eps", "plane_distance", "iterations"):
+        with pytest.raises(ValueError, match=f"scan-z: {option} must be positive"):
+            foreground_mask(points, name="scan-z", **{option: 0})
 
 
 # ----------------------------------------------------------------------------- preprocess_scan

@@ -53,7 +53,7 @@ def read_scan(path: str | Path) -> Scan:
 
 
 def read_xyz_tiff(path: str | Path) -> np.ndarray:
-    """Read an (H, W, 3) xyz TIFF (metres, zeros = missing) as float32. Does not check finiteness."""
+    """Read an (H, W, 3) xyz TIFF (metres, zeros = missing) as float32; NaN/inf coordinates are an error."""
     path = _existing_file(path)
     try:
         array = tifffile.imread(path)
@@ -83,7 +83,8 @@ def read_gray16_png(path: str | Path) -> np.ndarray:
     """Read a single-channel 16-bit image (e.g. a depth map) as (H, W) uint16."""
     image = _open_image(path)
     array = np.asarray(image)
-    if array.ndim != 2 or array.dtype not in (np.uint16, np.int32, np.uint8):
+    # PIL gives 16-bit PNGs as mode "I;16" (uint16) or "I" (int32)
+    if array.ndim != 2 or array.dtype not in (np.uint16, np.int32):
         raise ValueError(f"{path}: expected a single-channel 16-bit image, got mode {image.mode!r}")
     if array.max(initial=0) > np.iinfo(np.uint16).max or array.min(initial=0) < 0:
         raise ValueError(f"{path}: 16-bit image holds values outside 0..65535")
@@ -200,7 +201,8 @@ def _ply_columns(vertices: dict[str, np.ndarray], names: tuple[str, str, str], p
     present = [name in vertices for name in names]
     if not all(present):
         if required or any(present):
-            raise ValueError(f"{path}: PLY vertex element lacks {', '.join(n for n, p in zip(names, present) if not p)}")
+            lacking = [name for name, there in zip(names, present) if not there]
+            raise ValueError(f"{path}: PLY vertex element lacks {', '.join(lacking)}")
         return None
     return _as_points(np.stack([vertices[name] for name in names], axis=1).astype(np.float32), path,
                       "PLY vertices")

@@ -116,8 +116,8 @@ def remove_background(points: np.ndarray, **options) -> np.ndarray:
 
 def foreground_mask(points: np.ndarray, *, border: int = BORDER, plane_threshold: float = PLANE_THRESHOLD,
                     plane_distance: float = PLANE_DISTANCE, eps: float = EPS,
-                    neighbour_radius: int = NEIGHBOUR_RADIUS, iterations: int = RANSAC_ITERATIONS,
-                    seed: int = 0, name: str = "points") -> np.ndarray:
+                    neighbour_radius: int = NEIGHBOUR_RADIUS, min_points: int = MIN_POINTS,
+                    iterations: int = RANSAC_ITERATIONS, seed: int = 0, name: str = "points") -> np.ndarray:
     """Which pixels of an organized scan belong to the object on the background plane.
 
     1. Fit a plane by RANSAC (up to `iterations` 3-point hypotheses, adaptive stop, inliers within `plane_threshold`)
@@ -125,7 +125,8 @@ def foreground_mask(points: np.ndarray, *, border: int = BORDER, plane_threshold
        to the inliers of the best hypothesis.
     2. Drop the points closer than `plane_distance` to the plane.
     3. Keep the largest connected component of the remaining points, where two points are connected
-       if their pixels are at most `neighbour_radius` apart (Chebyshev) and their 3-D distance is < `eps`.
+       if their pixels are at most `neighbour_radius` apart (Chebyshev) and their 3-D distance is < `eps`,
+       plus what DBSCAN(`eps`, `min_points`) links to it in 3-D across missing pixels.
 
     Args:
         points: (H, W, 3) float metres, zeros = missing.
@@ -136,12 +137,17 @@ def foreground_mask(points: np.ndarray, *, border: int = BORDER, plane_threshold
     """
     if not isinstance(points, np.ndarray) or points.ndim != 3 or points.shape[2] != 3:
         raise ValueError(f"{name}: points must be an (H, W, 3) array, got {getattr(points, 'shape', type(points))}")
+    for option, value in (("border", border), ("plane_threshold", plane_threshold),
+                          ("plane_distance", plane_distance), ("eps", eps), ("neighbour_radius", neighbour_radius),
+                          ("min_points", min_points), ("iterations", iterations)):
+        if not value > 0:
+            raise ValueError(f"{name}: {option} must be positive, got {value!r}")
     valid = np.all(points != 0, axis=-1)
     plane = fit_background_plane(points, valid, border=border, threshold=plane_threshold,
                                  iterations=iterations, seed=seed, name=name)
     distance = np.abs(points.astype(np.float64) @ plane[:3] + plane[3])
     foreground = valid & (distance >= plane_distance)
-    return largest_grid_component(points, foreground, eps=eps, radius=neighbour_radius)
+    return largest_grid_component(points, foreground, eps=eps, radius=neighbour_radius, min_points=min_points)
 
 
 def fit_background_plane(points: np.ndarray, valid: np.ndarray, *, border: int = BORDER,
