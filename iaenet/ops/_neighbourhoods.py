@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from iaenet.ops._arrays import as_index_array, is_torch, to_numpy
+from iaenet.ops.neighbours import knn
 
 try:
     import torch
@@ -20,9 +21,12 @@ except ImportError:  # pragma: no cover
 
 def search(points, k: int):
     """(nbr_idx (N, k) int64, dist2 (N, k) float32) of the same kind and device as `points`: the k nearest of
-    every point, nearest first, the point itself first. `points` is already validated (N, 3) float32, k <= N.
+    every point (exact, iaenet.ops.knn), nearest first, the point itself first. `points` is already
+    validated (N, 3) float32, k <= N.
     """
-    return _exact_knn(points, k)
+    nbr_idx, dist2 = knn(points, k)
+    _put_self_first(nbr_idx)
+    return nbr_idx, dist2
 
 
 def counts_within(dist2, radius: float | None, limit: int):
@@ -39,34 +43,24 @@ def counts_within(dist2, radius: float | None, limit: int):
     return within.sum(dim=1, dtype=torch.int64) if is_torch(within) else within.sum(axis=1, dtype=np.int64)
 
 
-def _exact_knn(points, k: int):
-    """Exact kNN of every point among `points`: (idx (N, k) int64, dist2 (N, k) float32), sorted ascending,
-    the point itself first.
-
-    Interim: scipy's cKDTree, until iaenet.ops.knn (the project's own exact search) is available; it has the
-    same contract, so the swap is this function's body only.
-    """
-    from scipy.spatial import cKDTree
-
-    p = to_numpy(points)
-    dist, idx = cKDTree(p).query(p, k=k, workers=2)
-    idx = np.ascontiguousarray(idx.reshape(len(p), k), dtype=np.int64)
-    dist2 = np.ascontiguousarray(dist.reshape(len(p), k) ** 2, dtype=np.float32)
-    _put_self_first(idx)
-    if is_torch(points):
-        return torch.from_numpy(idx).to(points.device), torch.from_numpy(dist2).to(points.device)
-    return idx, dist2
-
-
-def _put_self_first(idx: np.ndarray) -> None:
-    """Among coincident points the tree may list another copy before the point itself; swap the point to
-    column 0 (its distance is 0 like the one it replaces, so the row stays sorted)."""
-    rows = np.flatnonzero(idx[:, 0] != np.arange(len(idx)))
-    for r in rows:
-        where = np.flatnonzero(idx[r] == r)
-        if where.size:
-            idx[r, where[0]] = idx[r, 0]
-        idx[r, 0] = r
+def _put_self_first(nbr_idx) -> None:
+    """knn lists an exact duplicate with a lower index before the point itself; Open3D's FPFH and our kernels
+    skip column 0 as "the point itself", so swap the point into column 0 (at distance 0 like the copy it
+    trades places with, so the row stays sorted). In place; only rows of duplicated points change."""
+    n = int(nbr_idx.shape[0])
+    if is_torch(nbr_idx):
+        rows = torch.nonzero(nbr_idx[:, 0] != torch.arange(n, device=nbr_idx.device)).flatten()
+    else:
+        rows = np.flatnonzero(nbr_idx[:, 0] != np.arange(n))
+    if len(rows) == 0:
+        return
+    sub = nbr_idx[rows]
+    is_self = sub == rows[:, None]
+    has_self = is_self.any(1)
+    where = is_self.int().argmax(1) if is_torch(is_self) else is_self.argmax(1)
+    hit, col = rows[has_self], where[has_self]
+    nbr_idx[hit, col] = nbr_idx[hit, 0]
+    nbr_idx[rows, 0] = rows
 
 
 def check_neighbours(nbr_idx, nbr_count, n: int, like):
