@@ -49,27 +49,28 @@ IAENET_HD void fpfh_pair_bins(const double* p1, const double* n1, const double* 
   const double d[3] = {p2[0] - p1[0], p2[1] - p1[1], p2[2] - p1[2]};
   const double dist = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
   if (dist != 0.0) {
-    const double a1 = (n1[0] * d[0] + n1[1] * d[1] + n1[2] * d[2]) / dist;
-    const double a2 = (n2[0] * d[0] + n2[1] * d[1] + n2[2] * d[2]) / dist;
-    // Open3D swaps when acos|a1| > acos|a2|. acos is decreasing and NaN above 1 (where the comparison is
-    // false), so this is |a1| < |a2| <= 1, without two acos calls per pair; the two differ only if acos
-    // rounds two distinct cosines within ~1e-16 of each other to the same angle.
-    const double c1 = fabs(a1), c2 = fabs(a2);
-    const bool swap = c1 < c2 && c2 <= 1.0;
+    const double dot1 = n1[0] * d[0] + n1[1] * d[1] + n1[2] * d[2];
+    const double dot2 = n2[0] * d[0] + n2[1] * d[1] + n2[2] * d[2];
+    // Open3D swaps source and target when acos|a1| > acos|a2| with a = n.d/|d|. acos is decreasing and NaN
+    // above 1 (where the comparison is false), so that is |n1.d| < |n2.d| <= |d|: no acos and no division.
+    // Rounding makes the two differ only for cosines within a few 1e-16 of each other.
+    const double c1 = fabs(dot1), c2 = fabs(dot2);
+    const bool swap = c1 < c2 && c2 <= dist;
     const double* u = swap ? n2 : n1;
     const double* t = swap ? n1 : n2;
     const double sign = swap ? -1.0 : 1.0;
-    // v = (sign*d) x u
+    // v = (sign*d) x u, normalised (by one reciprocal: Open3D divides, a difference of an ulp at most)
     double v[3] = {sign * (d[1] * u[2] - d[2] * u[1]), sign * (d[2] * u[0] - d[0] * u[2]),
                    sign * (d[0] * u[1] - d[1] * u[0])};
     const double v_norm = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
     if (v_norm != 0.0) {
-      for (int c = 0; c < 3; ++c) v[c] /= v_norm;
+      const double inv = 1.0 / v_norm;
+      for (int c = 0; c < 3; ++c) v[c] *= inv;
       const double w[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
       f0_y = w[0] * t[0] + w[1] * t[1] + w[2] * t[2];
       f0_x = u[0] * t[0] + u[1] * t[1] + u[2] * t[2];
       f1 = v[0] * t[0] + v[1] * t[1] + v[2] * t[2];
-      f2 = swap ? -a2 : a1;
+      f2 = (swap ? -dot2 : dot1) / dist;
     }
   }
   bins[0] = fpfh_angle_bin(f0_y, f0_x);
