@@ -6,7 +6,7 @@ from iaenet.ops import cuda_available
 from iaenet.ops._ext import ext
 from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors, fpfh_reference
 from iaenet.ops.normals import estimate_normals_reference
-from tests._feature_inputs import FakeCudaArray, smooth_cloud, valid_points
+from _feature_inputs import FakeCudaArray, smooth_cloud, valid_points
 
 cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 

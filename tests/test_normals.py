@@ -10,7 +10,7 @@ from iaenet.ops.normals import (
     estimate_normals_reference,
     normals_from_neighbors,
 )
-from tests._feature_inputs import FakeCudaArray, angle_between, smooth_cloud, valid_points
+from _feature_inputs import FakeCudaArray, angle_between, smooth_cloud, valid_points
 
 cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
