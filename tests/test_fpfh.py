@@ -194,3 +194,20 @@ def test_cuda_matches_cpu(rng, mvtec_dev):
             got = fpfh(torch.from_numpy(pts).cuda(), k=100, radius=radius)
             assert got.is_cuda
             np.testing.assert_allclose(got.cpu().numpy(), fpfh(pts, k=100, radius=radius), atol=1e-4)
+
+
+def test_search_puts_each_point_first_among_duplicates(rng):
+    from iaenet.ops import _neighbourhoods, knn
+
+    base = smooth_cloud(rng, 200)
+    pts = np.concatenate([base, base[:50], base[:50]])  # points 200-299 duplicate 0-49 twice
+    for kind in (np.asarray, torch.from_numpy):
+        idx, dist2 = _neighbourhoods.search(kind(pts), 8)
+        idx, dist2 = np.asarray(idx), np.asarray(dist2)
+        np.testing.assert_array_equal(idx[:, 0], np.arange(len(pts)))
+        ref_idx, ref_dist2 = knn(pts, 8)
+        np.testing.assert_array_equal(np.sort(idx, axis=1), np.sort(ref_idx, axis=1))
+        np.testing.assert_array_equal(dist2, ref_dist2)  # only zero-distance entries traded places
+    got = fpfh(pts, k=8)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got[200:250], got[:50])  # exact copies get the same features
