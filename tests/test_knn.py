@@ -82,6 +82,13 @@ def test_degenerate_clouds_k_equals_n(name):
     assert_same(knn(pts, len(pts)), knn_reference(pts, len(pts)))
 
 
+def test_extreme_but_valid_coordinates():
+    pts = np.array([[1e18, -1e18, 1e18], [-1e18, 1e18, -1e18], [0, 0, 0], [1e-30, 0, 0], [0, 1e-30, 0]], np.float32)
+    idx, dist2 = knn(pts, 5)
+    assert np.all(np.isfinite(dist2))
+    assert_same((idx, dist2), knn_reference(pts, 5))
+
+
 def test_ties_go_to_the_lower_index():
     pts = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32)
     idx, dist2 = knn(pts, 5, np.zeros((1, 3), np.float32))
@@ -145,6 +152,8 @@ def test_deterministic_and_converts_input(rng):
         (np.zeros((5, 3), np.float32), 1, np.zeros((2, 4), np.float32), ValueError, "queries"),
         (np.zeros((5, 3), np.float32), 1, np.array([[np.nan, 0, 0]]), ValueError, "queries"),
         (np.zeros((5, 3), np.float32), 1, torch.zeros(2, 3), ValueError, "queries"),
+        (np.array([[0, 0, 0], [0, 2e18, 0]], np.float32), 1, None, ValueError, "overflow"),
+        (np.zeros((5, 3), np.float32), 1, np.array([[0, 0, -3e18]]), ValueError, "queries: coordinates"),
     ],
 )
 def test_bad_input(points, k, queries, err, match):
