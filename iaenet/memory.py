@@ -221,20 +221,28 @@ class DualMemoryBank:
     @torch.no_grad()
     def score(self, latents, patch_idx, pixel_index, cell_features, neighbours=None) -> MemoryScores:
         """X2 of one test scan (inputs as for add_scan). `neighbours` (P, k_patches) M3D rows may be given when
-        the 3D expert already searched this very bank (same rows in the same order); else faiss finds them."""
+        the 3D expert already searched this very bank (same rows in the same order; `latents` may then be None);
+        else faiss finds them from `latents`."""
         cfg = self.config
         as_numpy = not isinstance(cell_features, torch.Tensor)
-        latents = _float_tensor(latents, "latents", 2, self.device)
         cell_features = _float_tensor(cell_features, "cell_features", 2, self.device)
         if cell_features.shape[0] != cfg.cells ** 2:
             raise ValueError(f"cell_features: expected {cfg.cells ** 2} rows (G = {cfg.cells}), got "
                              f"{cell_features.shape[0]}")
         if neighbours is None:
+            if latents is None:
+                raise ValueError("latents: needed to find the M3D neighbours (or pass neighbours)")
             neighbours = self.neighbours(latents)
         else:
-            neighbours = _neighbour_tensor(neighbours, len(latents), self.num_patches, cfg.k_patches, self.device)
+            if not self.num_patches:
+                raise ValueError("score: the bank is empty; add training scans first")
+            if latents is not None:
+                latents = _float_tensor(latents, "latents", 2, self.device)
+            neighbours = _neighbour_tensor(neighbours, None if latents is None else len(latents), self.num_patches,
+                                           cfg.k_patches, self.device)
         pixels = _index_tensor(pixel_index, "pixel_index", 1, self.device)
-        scored = torch.nonzero(widened_cells(patch_idx, pixels, cfg, len(latents), self.device).any(dim=0)).flatten()
+        patch_cells = widened_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
+        scored = torch.nonzero(patch_cells.any(dim=0)).flatten()
         m2d = self._m2d_float32()
         if m2d.shape[1] != cell_features.shape[1]:
             raise ValueError(f"cell_features: dimension {cell_features.shape[1]} differs from the bank's "
@@ -419,10 +427,10 @@ def _index_tensor(x, name: str, ndim: int, device: torch.device) -> torch.Tensor
     return t.to(torch.int64)
 
 
-def _neighbour_tensor(neighbours, num_patches: int, bank_patches: int, k: int, device) -> torch.Tensor:
+def _neighbour_tensor(neighbours, num_patches: int | None, bank_patches: int, k: int, device) -> torch.Tensor:
     t = _index_tensor(neighbours, "neighbours", 2, device)
-    if t.shape != (num_patches, k):
-        raise ValueError(f"neighbours: expected shape ({num_patches}, {k}) (patches x k_patches), got "
+    if t.shape[1] != k or (num_patches is not None and t.shape[0] != num_patches):
+        raise ValueError(f"neighbours: expected shape ({num_patches or 'P'}, {k}) (patches x k_patches), got "
                          f"{tuple(t.shape)}")
     if t.min() < 0 or t.max() >= bank_patches:
         raise ValueError(f"neighbours: M3D rows must lie in [0, {bank_patches})")

@@ -106,6 +106,8 @@ def test_matches_the_reference_style_scoring(bank_and_scans, rng):
     latents, patch_idx, pixel_index, features = synthetic_scan(rng)
     neighbours = bank.neighbours(latents).numpy()
     res = bank.score(latents, patch_idx, pixel_index, features, neighbours=neighbours)
+    without_latents = bank.score(None, patch_idx, pixel_index, features, neighbours=neighbours)
+    np.testing.assert_array_equal(without_latents.cell_scores, res.cell_scores)
     want = cell_scores_reference(bank, neighbours, patch_idx, pixel_index, features)
     np.testing.assert_allclose(res.cell_scores.reshape(-1), want, rtol=1e-4, atol=1e-5)
     # faiss finds the same M3D neighbours as an exact torch search.
@@ -253,6 +255,8 @@ def test_bad_inputs(rng):
         bank.score(lat, idx, pix, feat, neighbours=np.zeros((12, 3), np.int64))
     with pytest.raises(ValueError, match="neighbours: M3D rows must lie"):
         bank.score(lat, idx, pix, feat, neighbours=np.full((12, 10), 99))
+    with pytest.raises(ValueError, match="latents: needed"):
+        bank.score(None, idx, pix, feat)
     with pytest.raises(ValueError, match="latents: dimension 8"):
         bank.score(lat[:, :8], idx, pix, feat)
     with pytest.raises(ValueError, match="cell_features: dimension 20"):

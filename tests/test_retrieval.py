@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from iaenet.ops import cuda_available, restricted_knn
+from iaenet.ops._ext import ext
 from iaenet.ops.retrieval import restricted_knn_reference
 
 cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
@@ -15,14 +16,24 @@ def random_csr(rng, bank_rows: int, patches: int, lo: int = 1, hi: int = 30):
     return indptr, np.concatenate(rows).astype(np.int64)
 
 
-def fixed_order_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(C, U) float32 squared distances in the kernel's documented order (retrieval_math.h): lane j % 8 sums
-    (a_j - b_j)^2 in increasing j, then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))."""
+def fixed_order_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(C, U) float32 dot products in the kernel's documented order (retrieval_math.h): lane j % 8 accumulates
+    fma(a_j, b_j, s) in increasing j, then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)). The FMA is
+    emulated in float64 (the product of two float32 is exact there) and rounded once more to float32; that
+    double rounding differs from a true FMA only for sums within 2^-29 of a float32 midpoint."""
     s = np.zeros((len(a), len(b), 8), np.float32)
     for j in range(a.shape[1]):
-        t = a[:, None, j] - b[None, :, j]
-        s[:, :, j % 8] += t * t
+        prod = a[:, None, j].astype(np.float64) * b[None, :, j].astype(np.float64)
+        s[:, :, j % 8] = (prod + s[:, :, j % 8]).astype(np.float32)
     return ((s[..., 0] + s[..., 1]) + (s[..., 2] + s[..., 3])) + ((s[..., 4] + s[..., 5]) + (s[..., 6] + s[..., 7]))
+
+
+def fixed_order_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a|^2 + |b|^2 - 2 a.b in the kernel's order, clamped at 0."""
+    na = np.diagonal(fixed_order_dots(a, a))[:, None]
+    nb = np.diagonal(fixed_order_dots(b, b))[None, :]
+    dots = fixed_order_dots(a, b)
+    return np.maximum((na + nb) - (dots + dots), np.float32(0))
 
 
 def candidates(indptr, rows, patches) -> np.ndarray:
@@ -44,15 +55,17 @@ def test_matches_reference(rng, d):
     assert np.isin(idx, candidates(indptr, rows, patches)).all()
 
 
+@pytest.mark.parametrize("portable", [False, True], ids=["simd", "portable"])
 @pytest.mark.parametrize("d", [5, 8, 21, 160])
-def test_bit_exact_against_the_documented_order(rng, d):
-    # 43 candidates: groups of four rows take the SIMD path, the rest the scalar header function; both must give
-    # the bits of the documented float32 order (what the CUDA path computes too).
+def test_bit_exact_against_the_documented_order(rng, d, portable):
+    # 43 candidates and 9 queries: the SIMD micro-kernel's padded edge groups are exercised; `portable` runs the
+    # scalar retrieval_math.h functions the CUDA path runs. Both must give the bits of the documented order.
     bank = rng.standard_normal((43, d)).astype(np.float32)
     indptr = np.array([0, 43], np.int64)
     rows = np.arange(43, dtype=np.int64)
     queries = rng.standard_normal((9, d)).astype(np.float32)
-    idx, dist2 = restricted_knn(bank, indptr, rows, np.array([0]), queries, 43)
+    idx, dist2 = np.empty((9, 43), np.int64), np.empty((9, 43), np.float32)
+    ext().retrieval(bank, indptr, rows, np.array([0], np.int64), queries, idx, dist2, 0, portable)
     want = fixed_order_sq_dist(queries, bank)
     np.testing.assert_array_equal(dist2, np.take_along_axis(want, idx, axis=1))
     np.testing.assert_array_equal(np.sort(want, axis=1), dist2)
@@ -154,7 +167,7 @@ def test_cuda_k_limit_and_shortage(rng):
     indptr = torch.tensor([0, 100], device="cuda")
     rows = torch.arange(100, device="cuda")
     with pytest.raises(ValueError, match="CUDA limit"):
-        restricted_knn(bank, indptr, rows, torch.tensor([0], device="cuda"), bank[:3], 33)
+        restricted_knn(bank, indptr, rows, torch.tensor([0], device="cuda"), bank[:3], 17)
     with pytest.raises(ValueError, match="fewer than k"):
         restricted_knn(bank, torch.tensor([0, 3, 100], device="cuda"), rows, torch.tensor([0], device="cuda"),
                        bank[:3], 4)

@@ -13,8 +13,10 @@
 // with a mark array over the bank (no per-query candidate matrix, no sort). Each query's k nearest
 // candidates come sorted by distance, ties going to the lower bank row. When fewer than k candidates exist,
 // the trailing slots hold idx -1 and dist2 +inf (the Python layer turns that into an error).
-// Distances are evaluated by retrieval_sq_dists (retrieval_math.h) in one fixed float32 order on both
-// paths, so the CPU and CUDA results are identical. The arguments are validated by the caller.
+// Squared distances are |a|^2 + |b|^2 - 2 a.b (clamped at 0) from dot products in one fixed float32 FMA order
+// (retrieval_math.h) on every path, so the CPU and CUDA results are identical. `portable` makes the CPU path use
+// the scalar functions of retrieval_math.h that the CUDA path runs instead of its AVX2/FMA kernel (same bits;
+// for tests). The arguments are validated by the caller.
 // Memory: R bytes of marks plus O(U) candidate indices (CPU) or R bytes (CUDA), U = number of candidates.
 #pragma once
 
@@ -24,7 +26,7 @@ namespace iaenet {
 
 void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
                    const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k, int64_t* idx,
-                   float* dist2);
+                   float* dist2, bool portable = false);
 #ifdef IAENET_WITH_CUDA
 void retrieval_cuda(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
                     const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k, int64_t* idx,
@@ -32,6 +34,6 @@ void retrieval_cuda(const float* bank, int64_t r, int64_t d, const int64_t* indp
 #endif
 
 // The CUDA path keeps each thread's k best in registers: k is limited there (the CPU path has no limit).
-constexpr int64_t kRetrievalCudaMaxK = 32;
+constexpr int64_t kRetrievalCudaMaxK = 16;
 
 }  // namespace iaenet

@@ -10,7 +10,7 @@ void bind_retrieval(py::module_& m) {
   m.def(
       "retrieval",
       [](py::handle bank_obj, py::handle indptr_obj, py::handle rows_obj, py::handle patches_obj,
-         py::handle queries_obj, py::handle idx_obj, py::handle dist2_obj, std::intptr_t stream) {
+         py::handle queries_obj, py::handle idx_obj, py::handle dist2_obj, std::intptr_t stream, bool portable) {
         ArrayView bank = view_array(bank_obj, "bank", stream);
         ArrayView indptr = view_array(indptr_obj, "indptr", stream);
         ArrayView rows = view_array(rows_obj, "rows", stream);
@@ -41,13 +41,14 @@ void bind_retrieval(py::module_& m) {
                                             idx.ptr<int64_t>(), dist2.ptr<float>(), stream));
         } else {
           retrieval_cpu(bank.ptr<float>(), r, d, indptr.ptr<int64_t>(), rows.ptr<int64_t>(), patches.ptr<int64_t>(),
-                        patches.dim(0), queries.ptr<float>(), c, k, idx.ptr<int64_t>(), dist2.ptr<float>());
+                        patches.dim(0), queries.ptr<float>(), c, k, idx.ptr<int64_t>(), dist2.ptr<float>(), portable);
         }
       },
       py::arg("bank"), py::arg("indptr"), py::arg("rows"), py::arg("patches"), py::arg("queries"), py::arg("idx"),
-      py::arg("dist2"), py::arg("stream") = 0,
+      py::arg("dist2"), py::arg("stream") = 0, py::arg("portable") = false,
       "k nearest bank rows among the CSR rows of the selected patches into idx (C,k) int64 / dist2 (C,k) float32; "
-      "see csrc/retrieval/retrieval.h. CSR contents are validated by iaenet.ops.retrieval.");
+      "see csrc/retrieval/retrieval.h. CSR contents are validated by iaenet.ops.retrieval. portable=True runs the "
+      "scalar arithmetic the CUDA path shares instead of the AVX2/FMA kernel (same bits; for tests).");
 }
 
 }  // namespace iaenet

@@ -7,22 +7,85 @@
 #include "retrieval/retrieval.h"
 #include "retrieval/retrieval_math.h"
 
-// The distance loop is compiled twice on x86-64 GCC/Clang: for AVX2 (the 8 lanes of retrieval_math.h fill one
-// register) and for the baseline; the loader picks one at run time. Neither clone enables FMA, so both round
-// exactly like retrieval_math.h says.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define IAENET_RETRIEVAL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define IAENET_RETRIEVAL_CLONES
+#include <immintrin.h>
+#define IAENET_RETRIEVAL_AVX2 1
 #endif
 
 namespace iaenet {
 namespace {
 
-constexpr int64_t kQueryTile = 8;   // queries per task: each candidate tile is read once per 8 queries
-constexpr int64_t kRowTile = 64;    // candidate rows per tile: 64 x D floats stay in L1/L2 while 8 queries sweep them
-constexpr int kRowGroup = 4;        // rows per distance call: independent accumulator chains
+constexpr int64_t kQueryTile = 32;  // queries per task: each candidate tile comes from memory once per 32 queries
+constexpr int64_t kRowTile = 48;   // candidate rows per tile: 48 x D floats stay in L2 while the 32 queries sweep them
+constexpr int kQueryGroup = 4;     // micro-kernel: 4 queries x 3 rows = 12 accumulator registers + 3 row loads
+constexpr int kRowGroup = 3;
 constexpr int64_t kNoRow = std::numeric_limits<int64_t>::max();
+
+// The arithmetic of one path: dots(a, b, d, out) sets out[q * kRowGroup + i] = retrieval_dots<1>(a[q], b[i]) for
+// kQueryGroup queries a and kRowGroup rows b; norm(x, d) = retrieval_dots<1>(x, x). All paths give the same bits.
+struct DotKernels {
+  void (*dots)(const float* const* a, const float* const* b, int64_t d, float* out);
+  float (*norm)(const float* x, int64_t d);
+};
+
+void dots_portable(const float* const* a, const float* const* b, int64_t d, float* out) {
+  for (int q = 0; q < kQueryGroup; ++q) retrieval_dots<kRowGroup>(a[q], b, d, out + q * kRowGroup);
+}
+
+float norm_portable(const float* x, int64_t d) {
+  const float* row[1] = {x};
+  float n;
+  retrieval_dots<1>(x, row, d, &n);
+  return n;
+}
+
+#ifdef IAENET_RETRIEVAL_AVX2
+// The operations of retrieval_dots with lane l of each register being partial sum s_l: 12 independent FMA chains
+// per call, each row load reused for 4 queries (the query operands come from L1).
+__attribute__((target("avx2,fma"))) void dots_avx2(const float* const* a, const float* const* b, int64_t d,
+                                                    float* out) {
+  __m256 s[kQueryGroup][kRowGroup];
+  for (int q = 0; q < kQueryGroup; ++q)
+    for (int i = 0; i < kRowGroup; ++i) s[q][i] = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + kRetrievalLanes <= d; j += kRetrievalLanes) {
+    __m256 y[kRowGroup];
+    for (int i = 0; i < kRowGroup; ++i) y[i] = _mm256_loadu_ps(b[i] + j);
+    for (int q = 0; q < kQueryGroup; ++q) {
+      const __m256 x = _mm256_loadu_ps(a[q] + j);
+      for (int i = 0; i < kRowGroup; ++i) s[q][i] = _mm256_fmadd_ps(x, y[i], s[q][i]);
+    }
+  }
+  for (int q = 0; q < kQueryGroup; ++q) {
+    for (int i = 0; i < kRowGroup; ++i) {
+      float l[kRetrievalLanes];
+      _mm256_storeu_ps(l, s[q][i]);
+      for (int64_t jt = j; jt < d; ++jt) l[jt - j] = std::fma(a[q][jt], b[i][jt], l[jt - j]);  // tail lanes
+      out[q * kRowGroup + i] = retrieval_reduce_lanes(l);
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) float norm_avx2(const float* x, int64_t d) {
+  __m256 s = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + kRetrievalLanes <= d; j += kRetrievalLanes) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    s = _mm256_fmadd_ps(v, v, s);
+  }
+  float l[kRetrievalLanes];
+  _mm256_storeu_ps(l, s);
+  for (int64_t jt = j; jt < d; ++jt) l[jt - j] = std::fma(x[jt], x[jt], l[jt - j]);
+  return retrieval_reduce_lanes(l);
+}
+#endif
+
+DotKernels pick_kernels(bool portable) {
+#ifdef IAENET_RETRIEVAL_AVX2
+  if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {dots_avx2, norm_avx2};
+#endif
+  return {dots_portable, norm_portable};
+}
 
 // Ascending bank rows referenced by the selected patches, deduplicated through a mark per bank row.
 std::vector<int64_t> candidate_union(int64_t r, const int64_t* indptr, const int64_t* rows, const int64_t* patches,
@@ -43,63 +106,32 @@ std::vector<int64_t> candidate_union(int64_t r, const int64_t* indptr, const int
   return cand;
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-// The 8 lanes of retrieval_math.h as one vector: lane l of `s[i]` is the partial sum s[i][l] there, updated by the
-// same float operations in the same order (compilers do not vectorise the array form of the header reliably).
-typedef float Lanes __attribute__((vector_size(sizeof(float) * kRetrievalLanes)));
-
-// retrieval_sq_dists<kRowGroup> with vector lanes: the same bits, several times faster.
-inline void sq_dists_group(const float* a, const float* const* b, int64_t d, float* out) {
-  Lanes s[kRowGroup] = {};
-  int64_t j = 0;
-  for (; j + kRetrievalLanes <= d; j += kRetrievalLanes) {
-    Lanes va, vb;
-    __builtin_memcpy(&va, a + j, sizeof(va));  // unaligned loads
-    for (int i = 0; i < kRowGroup; ++i) {
-      __builtin_memcpy(&vb, b[i] + j, sizeof(vb));
-      const Lanes t = va - vb;
-      s[i] += t * t;
-    }
-  }
-  for (int i = 0; i < kRowGroup; ++i) {
-    float lanes[kRetrievalLanes];
-    __builtin_memcpy(lanes, &s[i], sizeof(lanes));
-    for (int64_t jt = j; jt < d; ++jt) {
-      const float t = a[jt] - b[i][jt];
-      lanes[jt - j] += t * t;
-    }
-    out[i] = retrieval_reduce_lanes(lanes);
-  }
-}
-#else
-inline void sq_dists_group(const float* a, const float* const* b, int64_t d, float* out) {
-  retrieval_sq_dists<kRowGroup>(a, b, d, out);
-}
-#endif
-
 // The k best candidates of queries [q0, q1) into best_d/best_row ((q1 - q0) x k, pre-filled with +inf/kNoRow).
-IAENET_RETRIEVAL_CLONES void scan_query_tile(const float* bank, int64_t d, const int64_t* cand, int64_t u,
-                                             const float* queries, int64_t q0, int64_t q1, int64_t k, float* best_d,
-                                             int64_t* best_row) {
+// Everything goes through the micro-kernel: short query and row groups at the ends are padded by repeating their
+// last pointer, and the padded results are dropped.
+void scan_query_tile(const DotKernels& kernels, const float* bank, int64_t d, const int64_t* cand,
+                     const float* cand_norm, int64_t u, const float* queries, const float* query_norm, int64_t q0,
+                     int64_t q1, int64_t k, float* best_d, int64_t* best_row) {
   for (int64_t r0 = 0; r0 < u; r0 += kRowTile) {
     const int64_t r1 = std::min(u, r0 + kRowTile);
-    for (int64_t qi = q0; qi < q1; ++qi) {
-      const float* a = queries + qi * d;
-      float* bd = best_d + (qi - q0) * k;
-      int64_t* br = best_row + (qi - q0) * k;
-      int64_t j = r0;
-      for (; j + kRowGroup <= r1; j += kRowGroup) {
+    for (int64_t qa = q0; qa < q1; qa += kQueryGroup) {
+      const int64_t nq = std::min<int64_t>(kQueryGroup, q1 - qa);
+      const float* a[kQueryGroup];
+      for (int t = 0; t < kQueryGroup; ++t) a[t] = queries + (qa + std::min<int64_t>(t, nq - 1)) * d;
+      for (int64_t j = r0; j < r1; j += kRowGroup) {
+        const int64_t nb = std::min<int64_t>(kRowGroup, r1 - j);
         const float* b[kRowGroup];
-        float dist[kRowGroup];
-        for (int g = 0; g < kRowGroup; ++g) b[g] = bank + cand[j + g] * d;
-        sq_dists_group(a, b, d, dist);
-        for (int g = 0; g < kRowGroup; ++g) retrieval_topk_insert(bd, br, k, dist[g], cand[j + g]);
-      }
-      for (; j < r1; ++j) {
-        const float* b[1] = {bank + cand[j] * d};
-        float dist[1];
-        retrieval_sq_dists<1>(a, b, d, dist);
-        retrieval_topk_insert(bd, br, k, dist[0], cand[j]);
+        float dots[kQueryGroup * kRowGroup];
+        for (int g = 0; g < kRowGroup; ++g) b[g] = bank + cand[j + std::min<int64_t>(g, nb - 1)] * d;
+        kernels.dots(a, b, d, dots);
+        for (int64_t t = 0; t < nq; ++t) {
+          float* bd = best_d + (qa - q0 + t) * k;
+          int64_t* br = best_row + (qa - q0 + t) * k;
+          for (int64_t g = 0; g < nb; ++g)
+            retrieval_topk_insert(bd, br, k,
+                                  retrieval_sq_dist(query_norm[qa + t], cand_norm[j + g], dots[t * kRowGroup + g]),
+                                  cand[j + g]);
+        }
       }
     }
   }
@@ -109,9 +141,13 @@ IAENET_RETRIEVAL_CLONES void scan_query_tile(const float* bank, int64_t d, const
 
 void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
                    const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k, int64_t* idx,
-                   float* dist2) {
+                   float* dist2, bool portable) {
+  const DotKernels kernels = pick_kernels(portable);
   const std::vector<int64_t> cand = candidate_union(r, indptr, rows, patches, q);
   const int64_t u = static_cast<int64_t>(cand.size());
+  std::vector<float> cand_norm(u), query_norm(c);
+  parallel_for(u, [&](int64_t i) { cand_norm[i] = kernels.norm(bank + cand[i] * d, d); });
+  parallel_for(c, [&](int64_t i) { query_norm[i] = kernels.norm(queries + i * d, d); });
   const int64_t tiles = (c + kQueryTile - 1) / kQueryTile;
   parallel_for(
       tiles,
@@ -119,7 +155,8 @@ void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indpt
         const int64_t q0 = t * kQueryTile, q1 = std::min(c, q0 + kQueryTile);
         std::vector<float> best_d((q1 - q0) * k, std::numeric_limits<float>::infinity());
         std::vector<int64_t> best_row((q1 - q0) * k, kNoRow);
-        scan_query_tile(bank, d, cand.data(), u, queries, q0, q1, k, best_d.data(), best_row.data());
+        scan_query_tile(kernels, bank, d, cand.data(), cand_norm.data(), u, queries, query_norm.data(), q0, q1, k,
+                        best_d.data(), best_row.data());
         for (int64_t i = 0; i < (q1 - q0) * k; ++i) {
           idx[q0 * k + i] = best_row[i] == kNoRow ? -1 : best_row[i];
           dist2[q0 * k + i] = best_d[i];
