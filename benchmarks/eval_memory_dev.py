@@ -7,7 +7,9 @@ Preprocesses train/good and test on the 224 grid (iaenet.data), takes the 3D exp
 Expert3D.save; its SDF network is reused, its bank is rebuilt from train/good with the current patch cutting) or
 fits one with --preset, computes the 2D expert's f2 of every scan, builds the DualMemoryBank from train/good and
 scores every test scan: X1 (3D expert), X2 restricted (this bank: M3D neighbours -> M2D candidates -> top-5 ->
-3-atom OMP) and, for comparison, X2 of the 2D expert's stand-alone scorer (nearest of all training cells).
+3-atom OMP) and, for comparison, X2 of the 2D expert's stand-alone scorer (nearest of all training cells). Also
+times the reference-style cell scoring (Python-loop union, cdist, one sklearn OMP per cell) on the same inputs
+and reports its largest difference to ours.
 Prints and writes P-AUROC, AU-PRO@0.3 (exact) and O-AUROC (max of the point scores) of each, raw and smoothed
 (float Gaussian, sigma 4), the bank sizes and the seconds per scan.
 """
@@ -26,7 +28,7 @@ from iaenet.data.preprocess import preprocess_scan
 from iaenet.data.scan import Scan
 from iaenet.experts import PRESETS, Expert3D, point_scores_to_grid
 from iaenet.experts.expert2d import Expert2D, Expert2DScorer
-from iaenet.memory import DualMemoryBank
+from iaenet.memory import DualMemoryBank, cell_scores_reference
 from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 
 GRID = 224
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     standalone = Expert2DScorer(expert2d).fit(train_cells)
     maps = {"X1": [], "X2_restricted": [], "X2_standalone": []}
     objects = {key: [] for key in maps}
-    gts, labels, x2_seconds = [], [], []
+    gts, labels, x2_seconds, reference_seconds, candidate_fraction, reference_gap = [], [], [], [], [], []
     for scan, cells, alone in zip(test, test_cells, standalone.score(test_cells)):
         points, index = scan.valid_points()
         r3 = expert3d.score(points)
@@ -75,6 +77,12 @@ def main(argv: list[str] | None = None) -> dict:
         r2 = bank.score(None, r3.patch_idx, _pixel_index(cells.view.pixels), cells.features,
                         neighbours=r3.neighbours)
         x2_seconds.append(time.perf_counter() - start)
+        candidate_fraction.append(_candidate_rows(bank, r3.neighbours) / bank.num_cells)
+        start = time.perf_counter()
+        reference = cell_scores_reference(bank, r3.neighbours, r3.patch_idx, _pixel_index(cells.view.pixels),
+                                          cells.features)
+        reference_seconds.append(time.perf_counter() - start)
+        reference_gap.append(float(np.abs(reference - r2.cell_scores.reshape(-1)).max()))
         for key, values, obj in (("X1", r3.point_scores, r3.object_score),
                                  ("X2_restricted", r2.point_scores, r2.object_score),
                                  ("X2_standalone", alone.points, alone.object)):
@@ -86,6 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"category": args.category, "train_scans": len(train), "test_scans": len(test),
               "expert3d": args.expert3d or f"fitted, preset {args.preset}", "bank": bank.summary(),
               "x2_restricted_seconds_per_scan_median": float(np.median(x2_seconds)),
+              "reference_style_cell_scores_seconds_per_scan_median": float(np.median(reference_seconds)),
+              "max_abs_difference_to_reference_style_cell_scores": float(np.max(reference_gap)),
+              "candidate_rows_fraction_of_m2d_mean": float(np.mean(candidate_fraction)),
               "seconds": seconds, "threads": args.threads}
     for key in maps:
         smoothed = [smooth_map(m, 4.0) for m in maps[key]]
@@ -104,6 +115,12 @@ def _load(xyz: Path) -> Scan:
     gt_file = xyz.parent.parent / "gt" / (xyz.stem + ".png")
     gt = read_mask_png(gt_file) if gt_file.exists() else None
     return preprocess_scan(Scan(points=read_xyz_tiff(xyz), gt=gt, name=f"{xyz.parent.parent.name}/{xyz.stem}"), GRID)
+
+
+def _candidate_rows(bank: DualMemoryBank, neighbours) -> int:
+    """How many M2D rows the M3D neighbours of one test scan make candidates (the restriction's size)."""
+    patches = torch.unique(torch.as_tensor(neighbours)).tolist()
+    return len(torch.unique(torch.cat([bank.rows[bank.indptr[p]:bank.indptr[p + 1]] for p in patches])))
 
 
 def _pixel_index(pixels: np.ndarray) -> np.ndarray:
