@@ -4,7 +4,9 @@ Each op validates its inputs, accepts numpy arrays or torch tensors (CPU or CUDA
 kind, and has a plain reference implementation beside it that the tests compare against.
 """
 from iaenet.ops._ext import cuda_available
+from iaenet.ops.neighbours import knn
+from iaenet.ops.patches import group_patches
 from iaenet.ops.retrieval import restricted_knn
 from iaenet.ops.sampling import farthest_point_sample
 
-__all__ = ["cuda_available", "farthest_point_sample", "restricted_knn"]
+__all__ = ["cuda_available", "farthest_point_sample", "group_patches", "knn", "restricted_knn"]
