@@ -40,30 +40,48 @@ float norm_portable(const float* x, int64_t d) {
 }
 
 #ifdef IAENET_RETRIEVAL_AVX2
+static_assert(kQueryGroup * kRowGroup % 4 == 0, "the reduction below handles accumulators four at a time");
+
+// Lane mask selecting the first `n` (0..8) lanes, for the tail loads.
+__attribute__((target("avx2,fma"))) inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Four accumulators -> their four dot products, in the order of retrieval_reduce_lanes: hadd pairs lanes
+// (s0+s1, s2+s3 | s4+s5, s6+s7), the second hadd forms (s0+s1)+(s2+s3) and (s4+s5)+(s6+s7), the final add joins
+// the two halves. Float addition is commutative, so these are exactly the header's sums.
+__attribute__((target("avx2,fma"))) inline __m128 reduce4(__m256 r0, __m256 r1, __m256 r2, __m256 r3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(r0, r1), _mm256_hadd_ps(r2, r3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 // The operations of retrieval_dots with lane l of each register being partial sum s_l: 12 independent FMA chains
-// per call, each row load reused for 4 queries (the query operands come from L1).
+// per call, each row load reused for 4 queries (the query operands come from L1). The tail (d mod 8 elements)
+// goes to lanes 0.. through masked loads; the masked-off lanes add fma(0, 0, s) = s.
 __attribute__((target("avx2,fma"))) void dots_avx2(const float* const* a, const float* const* b, int64_t d,
                                                     float* out) {
-  __m256 s[kQueryGroup][kRowGroup];
-  for (int q = 0; q < kQueryGroup; ++q)
-    for (int i = 0; i < kRowGroup; ++i) s[q][i] = _mm256_setzero_ps();
+  __m256 s[kQueryGroup * kRowGroup];
+  for (int i = 0; i < kQueryGroup * kRowGroup; ++i) s[i] = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + kRetrievalLanes <= d; j += kRetrievalLanes) {
     __m256 y[kRowGroup];
     for (int i = 0; i < kRowGroup; ++i) y[i] = _mm256_loadu_ps(b[i] + j);
     for (int q = 0; q < kQueryGroup; ++q) {
       const __m256 x = _mm256_loadu_ps(a[q] + j);
-      for (int i = 0; i < kRowGroup; ++i) s[q][i] = _mm256_fmadd_ps(x, y[i], s[q][i]);
+      for (int i = 0; i < kRowGroup; ++i) s[q * kRowGroup + i] = _mm256_fmadd_ps(x, y[i], s[q * kRowGroup + i]);
     }
   }
-  for (int q = 0; q < kQueryGroup; ++q) {
-    for (int i = 0; i < kRowGroup; ++i) {
-      float l[kRetrievalLanes];
-      _mm256_storeu_ps(l, s[q][i]);
-      for (int64_t jt = j; jt < d; ++jt) l[jt - j] = std::fma(a[q][jt], b[i][jt], l[jt - j]);  // tail lanes
-      out[q * kRowGroup + i] = retrieval_reduce_lanes(l);
+  if (j < d) {
+    const __m256i mask = first_lanes(d - j);
+    __m256 y[kRowGroup];
+    for (int i = 0; i < kRowGroup; ++i) y[i] = _mm256_maskload_ps(b[i] + j, mask);
+    for (int q = 0; q < kQueryGroup; ++q) {
+      const __m256 x = _mm256_maskload_ps(a[q] + j, mask);
+      for (int i = 0; i < kRowGroup; ++i) s[q * kRowGroup + i] = _mm256_fmadd_ps(x, y[i], s[q * kRowGroup + i]);
     }
   }
+  for (int g = 0; g < kQueryGroup * kRowGroup; g += 4)
+    _mm_storeu_ps(out + g, reduce4(s[g], s[g + 1], s[g + 2], s[g + 3]));
 }
 
 __attribute__((target("avx2,fma"))) float norm_avx2(const float* x, int64_t d) {
@@ -73,10 +91,12 @@ __attribute__((target("avx2,fma"))) float norm_avx2(const float* x, int64_t d) {
     const __m256 v = _mm256_loadu_ps(x + j);
     s = _mm256_fmadd_ps(v, v, s);
   }
-  float l[kRetrievalLanes];
-  _mm256_storeu_ps(l, s);
-  for (int64_t jt = j; jt < d; ++jt) l[jt - j] = std::fma(x[jt], x[jt], l[jt - j]);
-  return retrieval_reduce_lanes(l);
+  if (j < d) {
+    const __m256 v = _mm256_maskload_ps(x + j, first_lanes(d - j));
+    s = _mm256_fmadd_ps(v, v, s);
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  return _mm_cvtss_f32(reduce4(s, zero, zero, zero));
 }
 #endif
 
