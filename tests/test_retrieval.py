@@ -171,3 +171,24 @@ def test_cuda_k_limit_and_shortage(rng):
     with pytest.raises(ValueError, match="fewer than k"):
         restricted_knn(bank, torch.tensor([0, 3, 100], device="cuda"), rows, torch.tensor([0], device="cuda"),
                        bank[:3], 4)
+
+
+@pytest.mark.parametrize("d", [64, 97, 801])
+def test_simd_path_equals_portable_path_on_clustered_rows(rng, d):
+    # Clustered rows, queries on or very close to some of them, exact duplicates of bank rows (distance 0, ties)
+    # and near-ties: the AVX2 kernel must return exactly what the portable path (the CUDA arithmetic) returns.
+    centres = rng.standard_normal((20, d)).astype(np.float32)
+    bank = (centres[rng.integers(0, 20, 1500)] + 0.05 * rng.standard_normal((1500, d))).astype(np.float32)
+    bank[700:710] = bank[100]
+    queries = np.concatenate([bank[[100, 5, 900]], bank[rng.integers(0, 1500, 60)] + 1e-4,
+                              centres + 0.01 * rng.standard_normal((20, d))]).astype(np.float32)
+    indptr = np.array([0, 1500], np.int64)
+    rows = np.arange(1500, dtype=np.int64)
+    out = {}
+    for portable in (False, True):
+        idx, dist2 = np.empty((len(queries), 7), np.int64), np.empty((len(queries), 7), np.float32)
+        ext().retrieval(bank, indptr, rows, np.array([0], np.int64), queries, idx, dist2, 0, portable)
+        out[portable] = idx, dist2
+    np.testing.assert_array_equal(out[False][0], out[True][0])
+    np.testing.assert_array_equal(out[False][1], out[True][1])
+    np.testing.assert_array_equal(out[False][0][0], [100, 700, 701, 702, 703, 704, 705])
