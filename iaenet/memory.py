@@ -28,10 +28,9 @@ H x W and read at each point's pixel; s2 = max over the points.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,7 +209,7 @@ class DualMemoryBank:
         latents = _float_tensor(latents, "latents", 2, self.device)
         k = self.config.k_patches
         if not self.num_patches:
-            raise ValueError("score: the bank is empty; add training scans first")
+            raise ValueError("the bank is empty; add training scans first")
         if k > self.num_patches:
             raise ValueError(f"k_patches: {k} neighbours asked from a bank of {self.num_patches} patches")
         if latents.shape[1] != self.m3d.shape[1]:
@@ -269,8 +268,7 @@ class DualMemoryBank:
         """Writes the bank to a safetensors file with a JSON header (format version, config, scan names)."""
         if not self.num_patches:
             raise ValueError("save: the bank is empty; add training scans first")
-        tensors = {key: value for key, value in self._all().items()}
-        save_tensors(path, tensors, MODEL_KIND, {"config": asdict(self.config), "names": self.names})
+        save_tensors(path, dict(self._all()), MODEL_KIND, {"config": asdict(self.config), "names": self.names})
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "DualMemoryBank":
