@@ -17,7 +17,8 @@
 // (retrieval_math.h) on every path, so the CPU and CUDA results are identical. `portable` makes the CPU path use
 // the scalar functions of retrieval_math.h that the CUDA path runs instead of its AVX2/FMA kernel (same bits;
 // for tests). The arguments are validated by the caller.
-// Memory: R bytes of marks plus O(U) candidate indices (CPU) or R bytes (CUDA), U = number of candidates.
+// Memory: R bytes of marks, plus U candidate indices and U + C norms (CPU) or R norms (CUDA), U = candidates;
+// per thread k (distance, row) pairs per query of its tile.
 #pragma once
 
 #include <cstdint>
