@@ -8,6 +8,7 @@ from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors
 from iaenet.ops.neighbours import knn
 from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
+from iaenet.ops.retrieval import restricted_knn
 from iaenet.ops.sampling import farthest_point_sample
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "group_patches",
     "knn",
     "normals_from_neighbors",
+    "restricted_knn",
 ]
