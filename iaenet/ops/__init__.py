@@ -4,6 +4,7 @@ Each op validates its inputs, accepts numpy arrays or torch tensors (CPU or CUDA
 kind, and has a plain reference implementation beside it that the tests compare against.
 """
 from iaenet.ops._ext import cuda_available
+from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 from iaenet.ops.sampling import farthest_point_sample
 
-__all__ = ["cuda_available", "farthest_point_sample"]
+__all__ = ["PinholeCamera", "cuda_available", "farthest_point_sample", "render_organized", "render_pinhole"]
