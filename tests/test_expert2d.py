@@ -13,6 +13,15 @@ def expert():
     return Expert2D()
 
 
+@pytest.fixture(scope="module")
+def train_views(expert):
+    views = []
+    for s in range(3):
+        grid, normals, fpfh = _scan(seed=s)
+        views.append(expert.view(grid, normals=normals, fpfh=fpfh))
+    return views, expert.cell_features(views)
+
+
 def _scan(bump: float = 0.0, size: int = 96, seed: int = 0):
     """A dome on an empty background as an organized grid, its normals, and a smooth stand-in FPFH per point."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -30,12 +39,11 @@ def _scan(bump: float = 0.0, size: int = 96, seed: int = 0):
     return grid, normals, fpfh
 
 
-def test_shapes_and_parts(expert):
-    grid, normals, fpfh = _scan()
-    view = expert.view(grid, normals=normals, fpfh=fpfh)
+def test_shapes_and_parts(expert, train_views):
+    _, _, fpfh = _scan()
+    view, cells = train_views[0][0], train_views[1][0]
     assert view.image.shape == (224, 224, 3) and view.image.dtype == np.float32
     assert view.pixels.shape == (len(fpfh), 2) and (view.pixels >= 0).all()
-    (cells,) = expert.cell_features([view])
     assert cells.features.shape == (28 * 28, 24 + 40 + 33) and expert.feature_dim == 97
     assert cells.counts.sum() == len(fpfh)
     norms = [np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]]
@@ -45,10 +53,9 @@ def test_shapes_and_parts(expert):
     assert (norms[2][cells.counts == 0] == 0).all()
 
 
-def test_points_reach_cells_through_their_pixels(expert):
-    grid, normals, fpfh = _scan()
-    view = expert.view(grid, normals=normals, fpfh=fpfh)
-    (cells,) = expert.cell_features([view])
+def test_points_reach_cells_through_their_pixels(train_views):
+    _, _, fpfh = _scan()
+    view, cells = train_views[0][0], train_views[1][0]
     cell_of_point = (view.pixels[:, 0] // 8) * 28 + view.pixels[:, 1] // 8
     np.testing.assert_array_equal(cells.counts, np.bincount(cell_of_point, minlength=784))
     c = int(np.argmax(cells.counts))
@@ -59,14 +66,15 @@ def test_points_reach_cells_through_their_pixels(expert):
     np.testing.assert_array_equal(view.pixels[:, 0], ((2 * (gi // 96) + 1) * 224) // (2 * 96))
 
 
-def test_deterministic_and_batched_equals_single(expert):
-    views = [expert.view(*_scan(seed=s)[:1], normals=_scan(seed=s)[1], fpfh=_scan(seed=s)[2]) for s in (0, 1, 2)]
-    batched = expert.cell_features(views)
-    single = [expert.cell_features([v])[0] for v in views]
-    for a, b in zip(batched, single):
-        np.testing.assert_allclose(a.features, b.features, atol=1e-5)
-    again = expert.cell_features(views)
-    assert all(np.array_equal(a.features, b.features) for a, b in zip(batched, again))
+def test_deterministic_and_batched_equals_single(expert, train_views):
+    views, batched = train_views
+    grid, normals, fpfh = _scan(seed=1)
+    again = expert.view(grid, normals=normals, fpfh=fpfh)
+    np.testing.assert_array_equal(again.image, views[1].image)
+    np.testing.assert_array_equal(again.pixels, views[1].pixels)
+    single = expert.cell_features([again])[0]
+    np.testing.assert_allclose(single.features, batched[1].features, atol=1e-5)
+    assert np.array_equal(expert.cell_features(views[:2])[1].features, batched[1].features)
 
 
 def test_unorganized_cloud_and_rgb_input(expert):
@@ -76,6 +84,10 @@ def test_unorganized_cloud_and_rgb_input(expert):
     view = expert.view(cloud, normals=cloud_normals, fpfh=fpfh)
     assert (view.pixels >= 0).all() and (view.image < 1).mean() > 0.1
     np.testing.assert_array_equal(view.grid_index, np.arange(len(cloud)))
+    fitted = Expert2D(Expert2DConfig(camera="fitted", radius=2), backbone=expert.backbone)
+    view = fitted.view(grid, normals=normals, fpfh=fpfh)
+    rows, cols = view.pixels[:, 0], view.pixels[:, 1]
+    assert (view.pixels >= 0).all() and 0.6 * 224 < cols.max() - cols.min() < 0.8 * 224  # Open3D's zoom 0.7
     rgb = np.zeros(grid.shape, np.uint8)
     rgb[..., 0] = 200
     rgb_expert = Expert2D(Expert2DConfig(image_source="rgb"), backbone=expert.backbone)
@@ -86,21 +98,20 @@ def test_unorganized_cloud_and_rgb_input(expert):
         rgb_expert.view(grid, normals=normals, fpfh=fpfh)
 
 
-def test_scorer_finds_the_bump(expert):
-    train = []
-    for s in range(3):
-        grid, normals, fpfh = _scan(seed=s)
-        train.append(expert.view(grid, normals=normals, fpfh=fpfh))
-    scorer = Expert2DScorer(expert).fit(expert.cell_features(train))
-    good = scorer.score(expert.cell_features(train[:1]))[0]
+def test_scorer_finds_the_bump(expert, train_views):
+    scorer = Expert2DScorer(expert).fit(train_views[1])
+    good = scorer.score(train_views[1][:1])[0]
     assert good.object < 1e-3 and good.cells.shape == (28, 28)
     grid, normals, fpfh = _scan(bump=0.02, seed=0)
     bad_view = expert.view(grid, normals=normals, fpfh=fpfh)
-    bad = scorer.score(expert.cell_features([bad_view]))[0]
+    bad_cells = expert.cell_features([bad_view])
+    bad = scorer.score(bad_cells)[0]
     assert bad.object > 10 * max(good.object, 1e-3)
     hot = bad.points > 0.5 * bad.object
     assert hot.any() and bad_view.pixels[hot, 1].mean() > 112  # the bump sits right of the centre
-    np.testing.assert_array_equal(scorer.score(expert.cell_features([bad_view]))[0].points, bad.points)
+    np.testing.assert_array_equal(scorer.score(bad_cells)[0].points, bad.points)
+    refit = Expert2DScorer(expert).fit(train_views[1])
+    np.testing.assert_array_equal(refit.score(bad_cells)[0].cells, bad.cells)
 
 
 def test_default_geometry_uses_iaenet_ops(expert):
@@ -133,18 +144,20 @@ def test_bad_config_and_unfitted_scorer(expert):
         Expert2DConfig(image_source="depth")
     with pytest.raises(ValueError, match="cells"):
         Expert2DConfig(cells=30)
+    with pytest.raises(ValueError, match="camera"):
+        Expert2DConfig(camera="top")
+    with pytest.raises(ValueError, match="camera"):
+        Expert2DConfig(camera="fitted", image_source="rgb")
     with pytest.raises(RuntimeError, match="fit"):
         Expert2DScorer(expert).score([])
     with pytest.raises(ValueError, match="no training"):
         Expert2DScorer(expert).fit([])
 
 
-def test_pictures(expert, tmp_path):
+def test_pictures(train_views, tmp_path):
     from PIL import Image
 
-    grid, normals, fpfh = _scan()
-    view = expert.view(grid, normals=normals, fpfh=fpfh)
-    (cells,) = expert.cell_features([view])
+    view, cells = train_views[0][0], train_views[1][0]
     a = save_rendering_png(tmp_path / "view.png", view.image)
     b = save_feature_norm_png(tmp_path / "norm.png", cells)
     img = np.asarray(Image.open(a))

@@ -26,14 +26,11 @@ __global__ void splat_kernel(const float* __restrict__ points, int64_t n, Render
   if (!drawn) return;
   // Keys are non-negative, so the unsigned minimum equals the signed one.
   const unsigned long long key = static_cast<unsigned long long>(render_depth_key(z, i));
-  for (int64_t dr = -radius; dr <= radius; ++dr) {
-    const int64_t r = row + dr;
-    if (r < 0 || r >= h) continue;
-    for (int64_t dc = -radius; dc <= radius; ++dc) {
-      const int64_t cc = col + dc;
-      if (cc < 0 || cc >= w || !render_splat_covers(dr, dc, radius, disc)) continue;
-      atomicMin(reinterpret_cast<unsigned long long*>(zbuf + r * w + cc), key);
-    }
+  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
+  for (int64_t r = r0; r <= r1; ++r) {
+    const int64_t half = render_splat_half_width(r - row, radius, disc);
+    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
+    for (int64_t cc = c0; cc <= c1; ++cc) atomicMin(reinterpret_cast<unsigned long long*>(zbuf + r * w + cc), key);
   }
 }
 

@@ -30,11 +30,18 @@ IAENET_HD void render_to_camera(const RenderCamera& c, const float* p, float* ou
   for (int i = 0; i < 3; ++i) out[i] = c.r[3 * i] * p[0] + c.r[3 * i + 1] * p[1] + c.r[3 * i + 2] * p[2] + c.t[i];
 }
 
-// Centre pixel of a camera-space point under the pinhole model, as floats (they may lie far outside the image):
-// col = floor((fx * x) / z + cx + 0.5), row likewise, i.e. the pixel whose centre is nearest to the projection.
-IAENET_HD void render_project(const RenderCamera& c, const float* pc, float* row, float* col) {
-  *col = floorf(c.fx * pc[0] / pc[2] + c.cx + 0.5f);
-  *row = floorf(c.fy * pc[1] / pc[2] + c.cy + 0.5f);
+// Continuous image position of a camera-space point under the pinhole model: x = (fx * px) / pz + cx + 0.5 (and y
+// likewise), so that floor(x) is the column of the pixel whose centre is nearest to the projection.
+IAENET_HD void render_project(const RenderCamera& c, const float* pc, float* y, float* x) {
+  *x = c.fx * pc[0] / pc[2] + c.cx + 0.5f;
+  *y = c.fy * pc[1] / pc[2] + c.cy + 0.5f;
+}
+
+// floor(v) as an integer for |v| < 2^62 (the caller has bounded v): truncation, corrected for negative fractions.
+// Exact like floorf, without a libm call on targets that lack a rounding instruction.
+IAENET_HD int64_t render_floor(float v) {
+  const int64_t t = static_cast<int64_t>(v);
+  return static_cast<float>(t) > v ? t - 1 : t;
 }
 
 // Output pixel of sensor-grid row/column g when a grid of g_size cells is shown on out_size pixels: the pixel
@@ -64,17 +71,22 @@ IAENET_HD int64_t render_depth_key(float z, int64_t index) {
   return (static_cast<int64_t>(bits) << 32) | index;
 }
 
-IAENET_HD bool render_splat_covers(int64_t dr, int64_t dc, int64_t radius, bool disc) {
-  return !disc || dr * dr + dc * dc <= radius * radius;
-}
-
 // Whether a point at camera depth z can be drawn: in front of the camera and finite (a NaN fails both tests).
 IAENET_HD bool render_visible_depth(float z) { return z > 0.0f && z < 3.0e38f; }
 
-// Whether the centre pixel (row, col) and its splat can touch an h x w image at all; guards the float->int cast.
-IAENET_HD bool render_splat_touches(float row, float col, int64_t radius, int64_t h, int64_t w) {
+// Whether a splat whose centre pixel is (floor(y), floor(x)) can touch an h x w image: -r <= floor(x) <= w - 1 + r,
+// i.e. -r <= x < w + r (and likewise y). NaN fails. Also bounds the values before the float -> int conversion.
+IAENET_HD bool render_splat_touches(float y, float x, int64_t radius, int64_t h, int64_t w) {
   const float r = static_cast<float>(radius);
-  return row >= -r && col >= -r && row <= static_cast<float>(h - 1) + r && col <= static_cast<float>(w - 1) + r;
+  return y >= -r && x >= -r && y < static_cast<float>(h) + r && x < static_cast<float>(w) + r;
+}
+
+// Half-width of the splat's row dr: r for a square, the largest c with c^2 + dr^2 <= r^2 for a disc.
+IAENET_HD int64_t render_splat_half_width(int64_t dr, int64_t radius, bool disc) {
+  if (!disc) return radius;
+  int64_t c = radius;
+  while (c > 0 && c * c + dr * dr > radius * radius) --c;
+  return c;
 }
 
 // Centre pixel and depth of point i: from its grid index (organized mode, grid != nullptr) or by projection.
@@ -91,11 +103,11 @@ IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, c
     *col = render_grid_to_pixel(grid[i] % grid_w, grid_w, w);
     return true;
   }
-  float rowf, colf;
-  render_project(c, pc, &rowf, &colf);
-  if (!render_splat_touches(rowf, colf, radius, h, w)) return false;
-  *row = static_cast<int64_t>(rowf);
-  *col = static_cast<int64_t>(colf);
+  float y, x;
+  render_project(c, pc, &y, &x);
+  if (!render_splat_touches(y, x, radius, h, w)) return false;
+  *row = render_floor(y);
+  *col = render_floor(x);
   return true;
 }
 

@@ -25,6 +25,7 @@ from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 
 FPFH_DIMS = 33
 IMAGE_SOURCES = ("render", "rgb")
+CAMERAS = ("sensor", "fitted")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Expert2DConfig:
     stages: tuple[int, ...] = (2, 4)      # EfficientNet-Lite0 stage ends (stride 4 + 8); ignored for WRN-50-2
     image_size: int = 224
     cells: int = 28
+    camera: str = "sensor"                # organized scans: "sensor" (the grid is the view) or "fitted" (CPMF)
     radius: int = 1                       # splat radius in pixels: fills the 224 grid's sparse rows/columns
     splat: str = "square"
     image_source: str = "render"          # "render" or "rgb"
@@ -46,6 +48,10 @@ class Expert2DConfig:
     def __post_init__(self):
         if self.image_source not in IMAGE_SOURCES:
             raise ValueError(f"image_source: expected one of {IMAGE_SOURCES}, got {self.image_source!r}")
+        if self.camera not in CAMERAS:
+            raise ValueError(f"camera: expected one of {CAMERAS}, got {self.camera!r}")
+        if self.camera == "fitted" and self.image_source == "rgb":
+            raise ValueError("camera: the RGB picture is the sensor's view; use camera='sensor' with image_source='rgb'")
         for name in ("image_size", "cells", "fpfh_k", "normals_k", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -108,7 +114,7 @@ class Expert2D:
         else:
             nrm = _take_valid(normals, grid, grid_index, "normals")
         size = (cfg.image_size, cfg.image_size)
-        if grid is not None:
+        if grid is not None and cfg.camera == "sensor":
             image, pixels = render_organized(pts, nrm, grid_index, grid.shape[:2], size, cfg.radius, cfg.splat)
         else:
             camera = PinholeCamera.fit(pts, size, rotation=np.eye(3))
