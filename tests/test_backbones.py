@@ -17,6 +17,13 @@ def lite0():
     return EfficientNetLite0Features()
 
 
+@pytest.fixture(scope="module")
+def wrn_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wrn") / "wide_resnet50_2-95faca4d.pth"
+    torch.save(_torchvision_layout_state(), path)
+    return path
+
+
 def _image() -> torch.Tensor:
     grey = np.asarray(Image.open(CROSSWORD), dtype=np.float32) / 255
     return torch.from_numpy(np.repeat(grey[None, None], 3, axis=1))
@@ -51,27 +58,24 @@ def test_lite0_feature_shapes_frozen_and_deterministic(lite0):
     assert [f.shape[1:] for f in deep(x)] == [(40, 28, 28), (80, 14, 14)]
 
 
-def test_wide_resnet_architecture_is_torchvision_compatible(tmp_path):
-    # torchvision's wide_resnet50_2 has 68,883,240 parameters in 267 tensors (+ 53 num_batches_tracked buffers)
+def test_wide_resnet_architecture_is_torchvision_compatible(tmp_path, wrn_file):
+    # torchvision's wide_resnet50_2 has 68,883,240 parameters
     with pytest.raises(FileNotFoundError, match="wide_resnet50_2"):
         WideResNet50Features(weights=tmp_path / "wide_resnet50_2-95faca4d.pth")
     # a file in torchvision's layout (keys and shapes) loads strictly
-    state = _torchvision_layout_state()
-    path = tmp_path / "wide_resnet50_2-test.pth"
-    torch.save(state, path)
-    wrn = WideResNet50Features(weights=path)
+    wrn = WideResNet50Features(weights=wrn_file)
     assert sum(p.numel() for p in wrn.parameters()) == 68_883_240
     feats = wrn(torch.rand(1, 3, 224, 224))
     assert [tuple(f.shape) for f in feats] == [(1, 256, 56, 56), (1, 512, 28, 28)]
     assert wrn.classify(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
 
 
-def test_wide_resnet_from_hub_cache(tmp_path, monkeypatch):
+def test_wide_resnet_from_hub_cache(tmp_path, monkeypatch, wrn_file):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "hub" / "checkpoints")):
         build_backbone("wide_resnet50_2")
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(_torchvision_layout_state(), tmp_path / "hub" / "checkpoints" / "wide_resnet50_2-95faca4d.pth")
+    (tmp_path / "hub" / "checkpoints" / wrn_file.name).symlink_to(wrn_file)
     assert isinstance(build_backbone("wide_resnet50_2"), WideResNet50Features)
 
 
