@@ -7,6 +7,7 @@ namespace py = pybind11;
 
 namespace iaenet {
 void bind_fps(py::module_& m);
+void bind_knn(py::module_& m);
 void bind_render(py::module_& m);
 }  // namespace iaenet
 
@@ -15,5 +16,6 @@ PYBIND11_MODULE(_C, m) {
   m.attr("cuda_built") = iaenet::cuda_built();
   m.def("cuda_device_count", &iaenet::cuda_device_count, "CUDA devices visible to this build (0 without CUDA).");
   iaenet::bind_fps(m);
+  iaenet::bind_knn(m);
   iaenet::bind_render(m);
 }
