@@ -30,7 +30,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     root = Path(args.data) / args.category
     config = Expert2DConfig(backbone=args.backbone, weights=args.weights, stages=tuple(args.stages),
-                            radius=args.radius, camera=args.camera, image_source=args.image_source)
+                            radius=args.radius, camera=args.camera, image_size=args.image_size, image_source=args.image_source)
     expert = Expert2D(config)
     timing = {"views": 0.0, "cnn": 0.0, "score": 0.0}
     train = _load(sorted((root / "train" / "good" / "xyz").glob("*.tiff")), args.image_source)
@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
             save_feature_norm_png(Path(args.pictures) / f"{stem}_x2.png", score.cells)
     n = len(train) + len(test)
     result = {
-        "category": args.category, "backbone": args.backbone, "stages": args.stages, "radius": args.radius, "camera": args.camera,
+        "category": args.category, "backbone": args.backbone, "stages": args.stages, "radius": args.radius, "image_size": args.image_size, "camera": args.camera,
         "image_source": args.image_source, "sigma": args.sigma, "train_scans": len(train), "test_scans": len(test),
         "memory_cells": int(scorer.memory.shape[0]), "feature_dim": int(scorer.memory.shape[1]),
         "P-AUROC": pixel_auroc(maps, gts), "AUPRO@0.3": au_pro(maps, gts, (0.3,))[0.3],
@@ -102,6 +102,7 @@ def _parse(argv):
     p.add_argument("--weights", default=None)
     p.add_argument("--stages", type=int, nargs="+", default=[2, 4])
     p.add_argument("--radius", type=int, default=1)
+    p.add_argument("--image-size", type=int, default=224, help="rendered image side (the 224 grid is scaled to it)")
     p.add_argument("--camera", default="sensor", choices=["sensor", "fitted"])
     p.add_argument("--image-source", default="render", choices=["render", "rgb"])
     p.add_argument("--sigma", type=float, default=0.0)
