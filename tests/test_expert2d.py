@@ -96,6 +96,8 @@ def test_unorganized_cloud_and_rgb_input(expert):
     assert (view.image[..., 1] == 0).all()
     with pytest.raises(ValueError, match="rgb"):
         rgb_expert.view(grid, normals=normals, fpfh=fpfh)
+    with pytest.raises(ValueError, match="organized"):
+        rgb_expert.view(cloud, rgb=rgb, normals=cloud_normals, fpfh=fpfh)
 
 
 def test_scorer_finds_the_bump(expert, train_views):

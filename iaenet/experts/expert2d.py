@@ -251,6 +251,8 @@ def _rgb_image(rgb, grid, size: int) -> np.ndarray:
     """RGB (H, W, 3) uint8 -> (size, size, 3) float in [0, 1], bicubic like the references' torchvision Resize."""
     if rgb is None:
         raise ValueError("rgb: image_source='rgb' needs the scan's RGB image")
+    if grid is None:
+        raise ValueError("rgb: image_source='rgb' needs an organized scan (the picture is aligned with its grid)")
     arr = np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[2] != 3 or (grid is not None and arr.shape[:2] != grid.shape[:2]):
         raise ValueError(f"rgb: expected (H, W, 3) aligned with the grid, got {arr.shape}")
