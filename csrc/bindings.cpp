@@ -8,6 +8,8 @@ namespace py = pybind11;
 namespace iaenet {
 void bind_fps(py::module_& m);
 void bind_knn(py::module_& m);
+void bind_normals(py::module_& m);
+void bind_fpfh(py::module_& m);
 void bind_render(py::module_& m);
 }  // namespace iaenet
 
@@ -17,5 +19,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_device_count", &iaenet::cuda_device_count, "CUDA devices visible to this build (0 without CUDA).");
   iaenet::bind_fps(m);
   iaenet::bind_knn(m);
+  iaenet::bind_normals(m);
+  iaenet::bind_fpfh(m);
   iaenet::bind_render(m);
 }

@@ -82,6 +82,13 @@ def test_degenerate_clouds_k_equals_n(name):
     assert_same(knn(pts, len(pts)), knn_reference(pts, len(pts)))
 
 
+def test_extreme_but_valid_coordinates():
+    pts = np.array([[1e18, -1e18, 1e18], [-1e18, 1e18, -1e18], [0, 0, 0], [1e-30, 0, 0], [0, 1e-30, 0]], np.float32)
+    idx, dist2 = knn(pts, 5)
+    assert np.all(np.isfinite(dist2))
+    assert_same((idx, dist2), knn_reference(pts, 5))
+
+
 def test_ties_go_to_the_lower_index():
     pts = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32)
     idx, dist2 = knn(pts, 5, np.zeros((1, 3), np.float32))
@@ -94,9 +101,10 @@ def test_real_scans_tiny(mvtec_tiny):
 
     files = sorted((mvtec_tiny / "cable_gland").rglob("xyz/*.tiff"))
     pts = valid_points(tifffile.imread(files[0]))  # ~6k points
-    for k in (1, 30):
-        assert_same(knn(pts, k), knn_reference(pts, k))
-    for f in files[1:4]:
+    want_idx, want_dist2 = knn_reference(pts, 30)
+    assert_same(knn(pts, 30), (want_idx, want_dist2))
+    assert_same(knn(pts, 1), (want_idx[:, :1], want_dist2[:, :1]))  # rows are sorted: k=1 is the first column
+    for f in files[1:3]:
         pts = valid_points(tifffile.imread(f))
         queries = np.ascontiguousarray(pts[::7])
         assert_same(knn(pts, 30, queries), knn_reference(pts, 30, queries))
@@ -108,7 +116,7 @@ def test_real_scan_dev_grid(mvtec_dev):
 
     xyz = tifffile.imread(mvtec_dev / "cable_gland" / "test" / "hole" / "xyz" / "000.tiff")
     pts = valid_points(xyz)  # ~100k points of the full 400x400 scan
-    queries = np.ascontiguousarray(pts[::150])
+    queries = np.ascontiguousarray(pts[::300])
     for k in (30, 500):
         assert_same(knn(pts, k, queries), knn_reference(pts, k, queries))
 
@@ -145,6 +153,8 @@ def test_deterministic_and_converts_input(rng):
         (np.zeros((5, 3), np.float32), 1, np.zeros((2, 4), np.float32), ValueError, "queries"),
         (np.zeros((5, 3), np.float32), 1, np.array([[np.nan, 0, 0]]), ValueError, "queries"),
         (np.zeros((5, 3), np.float32), 1, torch.zeros(2, 3), ValueError, "queries"),
+        (np.array([[0, 0, 0], [0, 2e18, 0]], np.float32), 1, None, ValueError, "overflow"),
+        (np.zeros((5, 3), np.float32), 1, np.array([[0, 0, -3e18]]), ValueError, "queries: coordinates"),
     ],
 )
 def test_bad_input(points, k, queries, err, match):

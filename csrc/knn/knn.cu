@@ -1,6 +1,8 @@
 // Exact kNN on the GPU by brute force: one block per query selects the k-th smallest key by radix selection
 // over all N points (distances recomputed on every pass instead of stored: no M x N buffer), writes the k
 // keys at or below it, and one segmented sort orders every row.
+#include <algorithm>
+
 #include <cub/device/device_segmented_sort.cuh>
 
 #include "common/cuda_check.cuh"
@@ -123,7 +125,7 @@ void knn_cuda(const float* points, int64_t n, const float* queries, int64_t m, i
   cuda_check(cub::DeviceSegmentedSort::SortKeys(nullptr, temp_bytes, keys, sorted, total, m, offsets, offsets + 1,
                                                 stream),
              "knn: segmented sort (size query)");
-  cuda_check(cudaMallocAsync(&temp, temp_bytes, stream), "knn: cudaMallocAsync");
+  cuda_check(cudaMallocAsync(&temp, std::max<size_t>(temp_bytes, 1), stream), "knn: cudaMallocAsync");
   cuda_check(cub::DeviceSegmentedSort::SortKeys(temp, temp_bytes, keys, sorted, total, m, offsets, offsets + 1, stream),
              "knn: segmented sort");
   unpack_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(sorted, total, idx, dist2);

@@ -11,9 +11,10 @@
 // same expression on both paths and in the numpy reference, so results are identical, not just close.
 //
 // Memory
-//   CPU : a uniform grid over the bounding box of `points`, stored as the points sorted by cell plus a hash
-//         table of the occupied cells: O(N) (about 24 bytes per point), never a dense 3-D array, and one
-//         k-entry heap per thread. No N x N or M x N buffer.
+//   CPU : a uniform grid over the bounding box of `points`, stored as the points sorted by cell plus the
+//         occupied cells grouped into hashed rows: O(N) (20 bytes per point plus a few per occupied cell, and
+//         16 more per point while building), never a dense 3-D array; a 2k-key buffer per thread; 16 bytes
+//         per query to order separate queries by cell. No N x N or M x N buffer.
 //   CUDA: exact brute force by radix selection, one block per query: O(M k) scratch (8 bytes per entry for
 //         the final sort) plus the segmented sort's temporary storage. No M x N buffer.
 #pragma once

@@ -18,7 +18,8 @@ namespace {
 
 // Occupied cells hold about this many points: a fraction of k, so that the k nearest lie within a couple of
 // shells (few empty-cell look-ups) while whole cells beyond the k-th distance are skipped without reading
-// their points. Measured on real scans (docs/neighbours.md); any value keeps the search exact.
+// their points. Timings on a real scan hardly changed between k/10 and k (floor 4 to 16); any value keeps
+// the search exact.
 double target_occupancy(int64_t k) { return std::max(4.0, 0.25 * static_cast<double>(k)); }
 
 // The candidates of one query as unique keys (knn_key: distance bits above, index below), so that selection
@@ -36,7 +37,7 @@ class QuerySearch {
     grid_.cell_of(q, c);
     const double margin = grid_.boundary_margin(std::max({std::abs(q[0]), std::abs(q[1]), std::abs(q[2])}));
     for (int64_t s = 0;; ++s) {
-      if (shell_cells(c, s) > static_cast<double>(grid_.occupied_cells())) {
+      if (shell_rows(c, s) > static_cast<double>(grid_.rows())) {
         // Far-reaching searches (clusters separated by wide empty space) would look up huge empty shells:
         // reading the occupied cells directly is cheaper from here on, and finishes the search.
         visit_remaining(q, c, s, margin);
@@ -70,49 +71,54 @@ class QuerySearch {
     return static_cast<double>(knn_bits_dist(static_cast<uint32_t>(threshold_ >> 32)));
   }
 
-  // Cells at Chebyshev distance exactly s from c, clipped to the grid: whole x rows where |dy| or |dz| is s,
-  // otherwise only the two cells x = c_x +- s.
+  // Cells at Chebyshev distance exactly s from c, clipped to the grid: the cells x0..x1 of the rows where
+  // |dy| or |dz| is s, and only the two cells x = c_x -+ s of the other rows.
   void visit_shell(const float* q, const int64_t c[3], int64_t s, double margin) {
     const int64_t z0 = std::max<int64_t>(0, c[2] - s), z1 = std::min(grid_.dims(2) - 1, c[2] + s);
     const int64_t y0 = std::max<int64_t>(0, c[1] - s), y1 = std::min(grid_.dims(1) - 1, c[1] + s);
     const int64_t x0 = std::max<int64_t>(0, c[0] - s), x1 = std::min(grid_.dims(0) - 1, c[0] + s);
     for (int64_t z = z0; z <= z1; ++z) {
       for (int64_t y = y0; y <= y1; ++y) {
+        const int64_t row = grid_.find_row(y, z);
+        if (row < 0) continue;
         if (std::abs(z - c[2]) == s || std::abs(y - c[1]) == s) {
-          for (int64_t x = x0; x <= x1; ++x) visit_cell(q, x, y, z, margin);
+          visit_cells(q, row, y, z, x0, x1, margin);
         } else {
-          if (c[0] - s >= 0) visit_cell(q, c[0] - s, y, z, margin);
-          if (s > 0 && c[0] + s < grid_.dims(0)) visit_cell(q, c[0] + s, y, z, margin);
+          visit_cells(q, row, y, z, c[0] - s, c[0] - s, margin);
+          visit_cells(q, row, y, z, c[0] + s, c[0] + s, margin);
         }
       }
     }
   }
 
-  // Number of grid cells in shell s around c (clipped to the grid).
-  double shell_cells(const int64_t c[3], int64_t s) const {
-    double outer = 1.0, inner = 1.0;
-    for (int a = 0; a < 3; ++a) {
-      outer *= static_cast<double>(std::min(grid_.dims(a) - 1, c[a] + s) - std::max<int64_t>(0, c[a] - s) + 1);
-      inner *= s == 0 ? 0.0
-                      : static_cast<double>(std::min(grid_.dims(a) - 1, c[a] + s - 1) -
-                                            std::max<int64_t>(0, c[a] - s + 1) + 1);
-    }
-    return outer - inner;
+  // Number of row look-ups shell s around c takes (its (y, z) extent, clipped to the grid).
+  double shell_rows(const int64_t c[3], int64_t s) const {
+    double rows = 1.0;
+    for (int a = 1; a < 3; ++a)
+      rows *= static_cast<double>(std::min(grid_.dims(a) - 1, c[a] + s) - std::max<int64_t>(0, c[a] - s) + 1);
+    return rows;
   }
 
   // Visits every occupied cell at Chebyshev distance >= s from c, i.e. all cells the shells 0..s-1 missed.
   void visit_remaining(const float* q, const int64_t c[3], int64_t s, double margin) {
-    for (int64_t cell = 0; cell < grid_.occupied_cells(); ++cell) {
-      int64_t xyz[3];
-      grid_.coords_of(cell, xyz);
-      const int64_t ring = std::max({std::abs(xyz[0] - c[0]), std::abs(xyz[1] - c[1]), std::abs(xyz[2] - c[2])});
-      if (ring >= s) scan_cell(q, cell, xyz[0], xyz[1], xyz[2], margin);
+    for (int64_t row = 0; row < grid_.rows(); ++row) {
+      const int64_t y = grid_.row_y(row), z = grid_.row_z(row);
+      if (std::max(std::abs(y - c[1]), std::abs(z - c[2])) >= s) {
+        visit_cells(q, row, y, z, 0, grid_.dims(0) - 1, margin);
+      } else {  // inside the block in y and z: only the cells beyond it in x
+        visit_cells(q, row, y, z, 0, c[0] - s, margin);
+        visit_cells(q, row, y, z, c[0] + s, grid_.dims(0) - 1, margin);
+      }
     }
   }
 
-  void visit_cell(const float* q, int64_t x, int64_t y, int64_t z, double margin) {
-    const int64_t cell = grid_.find(grid_.key(x, y, z));
-    if (cell >= 0) scan_cell(q, cell, x, y, z, margin);
+  // The occupied cells of `row` with x in [xa, xb].
+  void visit_cells(const float* q, int64_t row, int64_t y, int64_t z, int64_t xa, int64_t xb, double margin) {
+    if (xa > xb || xb < 0 || xa >= grid_.dims(0)) return;
+    for (int64_t cell = grid_.first_cell_from(row, xa), end = grid_.row_begin(row + 1);
+         cell < end && grid_.cell_x(cell) <= xb; ++cell) {
+      scan_cell(q, cell, grid_.cell_x(cell), y, z, margin);
+    }
   }
 
   void scan_cell(const float* q, int64_t cell, int64_t x, int64_t y, int64_t z, double margin) {
@@ -173,7 +179,7 @@ std::vector<int64_t> queries_by_cell(const UniformGrid& grid, const float* queri
   for (int64_t i = 0; i < m; ++i) {
     int64_t c[3];
     grid.cell_of(queries + 3 * i, c);
-    keyed[i] = {grid.key(c[0], c[1], c[2]), i};
+    keyed[i] = {grid.cell_key(c[0], c[1], c[2]), i};
   }
   std::sort(keyed.begin(), keyed.end());
   std::vector<int64_t> order(m);

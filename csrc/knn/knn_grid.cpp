@@ -39,29 +39,36 @@ UniformGrid::UniformGrid(const float* points, int64_t n, double target_occupancy
   for (int64_t i = 0; i < n; ++i) {
     int64_t c[3];
     cell_of(points + 3 * i, c);
-    keyed[i] = {key(c[0], c[1], c[2]), i};
+    keyed[i] = {cell_key(c[0], c[1], c[2]), i};
   }
   std::sort(keyed.begin(), keyed.end());
   order_.resize(n);
   xyz_.resize(3 * n);
+  const uint64_t nx = static_cast<uint64_t>(dims_[0]);
   for (int64_t i = 0; i < n; ++i) {
     order_[i] = keyed[i].second;
     for (int a = 0; a < 3; ++a) xyz_[3 * i + a] = points[3 * order_[i] + a];
-    if (i == 0 || keyed[i].first != keyed[i - 1].first) {
-      cell_keys_.push_back(keyed[i].first);
-      cell_starts_.push_back(i);
+    const uint64_t key = keyed[i].first;
+    if (i > 0 && key == keyed[i - 1].first) continue;
+    const uint64_t row = key / nx;
+    if (row_keys_.empty() || row != row_keys_.back()) {
+      row_keys_.push_back(row);
+      row_starts_.push_back(occupied_cells());
     }
+    cell_x_.push_back(static_cast<int32_t>(key % nx));
+    cell_starts_.push_back(i);
   }
   cell_starts_.push_back(n);
+  row_starts_.push_back(occupied_cells());
 
   uint64_t slots = 2;
-  while (slots < 2 * cell_keys_.size()) slots <<= 1;  // load factor <= 1/2 keeps probe chains short
+  while (slots < 2 * row_keys_.size()) slots <<= 1;  // load factor <= 1/2 keeps probe chains short
   slot_mask_ = slots - 1;
   slots_.assign(slots, -1);
-  for (int64_t c = 0; c < occupied_cells(); ++c) {
-    uint64_t s = mix(cell_keys_[c]) & slot_mask_;
+  for (int64_t r = 0; r < rows(); ++r) {
+    uint64_t s = mix(row_keys_[r]) & slot_mask_;
     while (slots_[s] >= 0) s = (s + 1) & slot_mask_;
-    slots_[s] = c;
+    slots_[s] = r;
   }
 }
 
@@ -72,13 +79,19 @@ void UniformGrid::cell_of(const float* p, int64_t cell[3]) const {
   }
 }
 
-int64_t UniformGrid::find(uint64_t k) const {
-  uint64_t s = mix(k) & slot_mask_;
+int64_t UniformGrid::find_row(int64_t y, int64_t z) const {
+  const uint64_t key = row_key(y, z);
+  uint64_t s = mix(key) & slot_mask_;
   for (;;) {
-    const int64_t c = slots_[s];
-    if (c < 0 || cell_keys_[c] == k) return c;
+    const int64_t r = slots_[s];
+    if (r < 0 || row_keys_[r] == key) return r;
     s = (s + 1) & slot_mask_;
   }
+}
+
+int64_t UniformGrid::first_cell_from(int64_t row, int64_t x0) const {
+  const auto begin = cell_x_.begin() + row_starts_[row], end = cell_x_.begin() + row_starts_[row + 1];
+  return std::lower_bound(begin, end, x0) - cell_x_.begin();
 }
 
 // Starts from the cell size at which a flat sheet spanning the largest extent would put `target` points in a
@@ -107,7 +120,7 @@ int64_t UniformGrid::count_occupied(const float* points, int64_t n, double cell)
   for (int64_t i = 0; i < n; ++i) {
     int64_t c[3];
     cell_of(points + 3 * i, c);
-    keys[i] = key(c[0], c[1], c[2]);
+    keys[i] = cell_key(c[0], c[1], c[2]);
   }
   std::sort(keys.begin(), keys.end());
   return static_cast<int64_t>(std::unique(keys.begin(), keys.end()) - keys.begin());

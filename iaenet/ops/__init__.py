@@ -4,10 +4,24 @@ Each op validates its inputs, accepts numpy arrays or torch tensors (CPU or CUDA
 kind, and has a plain reference implementation beside it that the tests compare against.
 """
 from iaenet.ops._ext import cuda_available
+from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors
 from iaenet.ops.neighbours import knn
+from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
 from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 from iaenet.ops.sampling import farthest_point_sample
 
-__all__ = ["PinholeCamera", "cuda_available", "farthest_point_sample", "group_patches", "knn", "render_organized",
-           "render_pinhole"]
+__all__ = [
+    "PinholeCamera",
+    "cuda_available",
+    "estimate_normals",
+    "estimate_normals_grid",
+    "farthest_point_sample",
+    "fpfh",
+    "fpfh_from_neighbors",
+    "group_patches",
+    "knn",
+    "normals_from_neighbors",
+    "render_organized",
+    "render_pinhole",
+]

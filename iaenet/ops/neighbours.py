@@ -6,6 +6,8 @@ import numpy as np
 from iaenet.ops._arrays import as_float_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
 from iaenet.ops._ext import ext
 
+# Larger coordinates could overflow float32 squared distances ((2e18)^2 * 3 < 3.4e38 does not).
+_MAX_ABS_COORDINATE = 1e18
 # Queries per chunk in knn_reference: a (chunk, N) float32 distance block plus its (chunk, N, 3) differences.
 _REFERENCE_CHUNK_ELEMENTS = 1 << 22
 
@@ -13,7 +15,7 @@ _REFERENCE_CHUNK_ELEMENTS = 1 << 22
 def knn(points, k: int, queries=None):
     """The k nearest `points` of every query, exactly.
 
-    points: (N, 3) float array (numpy, or torch on CPU/CUDA), finite. k: 1..N.
+    points: (N, 3) float array (numpy, or torch on CPU/CUDA), finite, |coordinates| <= 1e18. k: 1..N.
     queries: (M, 3) float array of the same kind and device, or None for the points themselves (each point is
     then its own first neighbour, at distance 0, unless an exact duplicate with a lower index precedes it).
     Returns (idx, dist2): (M, k) int64 indices into `points` and (M, k) float32 squared Euclidean distances,
@@ -31,6 +33,9 @@ def knn(points, k: int, queries=None):
         if is_torch(queries) != is_torch(points) or is_cuda(queries) != is_cuda(points):
             raise ValueError("queries: must be the same kind of array as points (numpy or torch, same device)")
         queries = as_float_array(queries, "queries", ndim=2, last_dim=3)
+    for name, array in (("points", points), ("queries", queries)):
+        if array.shape[0] and float(abs(array).max()) > _MAX_ABS_COORDINATE:
+            raise ValueError(f"{name}: coordinates beyond +-{_MAX_ABS_COORDINATE:g} would overflow float32 distances")
     m = int(queries.shape[0])
     idx = empty_like_kind(points, (m, k), "int64")
     dist2 = empty_like_kind(points, (m, k), "float32")

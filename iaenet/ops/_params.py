@@ -1,0 +1,41 @@
+"""Checks of the scalar parameters the feature ops share (neighbour counts, radii, camera positions)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def check_k(k, n: int, name: str = "k", minimum: int = 1) -> int:
+    """`k` as an int in [minimum, n]; `n` is the number of points."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(k).__name__}")
+    if k < minimum:
+        raise ValueError(f"{name}: need {name} >= {minimum}, got {k}")
+    if k > n:
+        raise ValueError(f"{name}: {name}={k} neighbours requested but the cloud has only {n} points")
+    return int(k)
+
+
+def check_radius(radius, name: str = "radius") -> float | None:
+    """None, or a finite positive float (metres)."""
+    if radius is None:
+        return None
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a number or None, got {type(radius).__name__}")
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"{name}: must be finite and > 0, got {radius}")
+    return float(radius)
+
+
+def check_camera(camera) -> tuple[float, float, float] | None:
+    """None (unoriented), or the camera position as 3 finite floats."""
+    if camera is None:
+        return None
+    try:
+        c = np.asarray(camera, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"camera: expected 3 numbers or None, got {camera!r}") from err
+    if c.shape != (3,) or not np.isfinite(c).all():
+        raise ValueError(f"camera: expected 3 finite numbers (x, y, z) or None, got {camera!r}")
+    return (float(c[0]), float(c[1]), float(c[2]))
