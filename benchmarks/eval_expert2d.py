@@ -4,7 +4,7 @@
 
 Fits on train/good, scores every test scan, and prints P-AUROC, AU-PRO@0.3 (exact, and 100 thresholds as the
 papers), O-AUROC of X2 and the time per scan (views = rendering + normals + FPFH; CNN = backbone + cells; scoring).
-Scans go through iaenet.data's preprocessing (background removal, 224 grid); maps are compared on the 224 grid over
+Scans are read with iaenet.data.open_dataset and go through its preprocessing (background removal, 224 grid); maps are compared on the 224 grid over
 all pixels, zero where no point is, without smoothing (--sigma 4 applies the float Gaussian).
 """
 from __future__ import annotations
@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iaenet.data.io import read_mask_png, read_rgb_png, read_xyz_tiff
+from iaenet.data.datasets import open_dataset
 from iaenet.data.preprocess import preprocess_scan
-from iaenet.data.scan import Scan
 from iaenet.experts.expert2d import Expert2D, Expert2DConfig, Expert2DScorer
 from iaenet.experts.pictures2d import save_feature_norm_png, save_rendering_png
 from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
@@ -28,14 +27,12 @@ from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 def main(argv=None) -> dict:
     args = _parse(argv)
     torch.set_num_threads(args.threads)
-    root = Path(args.data) / args.category
     config = Expert2DConfig(backbone=args.backbone, weights=args.weights, stages=tuple(args.stages),
                             radius=args.radius, camera=args.camera, image_size=args.image_size, image_source=args.image_source)
     expert = Expert2D(config)
     timing = {"views": 0.0, "cnn": 0.0, "score": 0.0}
-    train = _load(sorted((root / "train" / "good" / "xyz").glob("*.tiff")), args.image_source)
-    test_files = sorted((root / "test").glob("*/xyz/*.tiff"))
-    test = _load(test_files, args.image_source)
+    train = [preprocess_scan(s) for s in open_dataset(args.data, args.category, "train")]
+    test = [preprocess_scan(s) for s in open_dataset(args.data, args.category, "test")]
 
     scorer = Expert2DScorer(expert).fit(_cells(expert, train, timing))
     test_cells = _cells(expert, test, timing)
@@ -51,7 +48,7 @@ def main(argv=None) -> dict:
         maps.append(smooth_map(grid_map, args.sigma) if args.sigma > 0 else grid_map)
         gts.append(scan.gt)
         objects.append(score.object)
-        labels.append(int(scan.gt.any()))
+        labels.append(int(scan.label))
         if args.pictures:
             stem = "_".join(Path(scan.name).parts[-3::2]).replace(".tiff", "")
             save_rendering_png(Path(args.pictures) / f"{stem}_view.png", cells.view.image)
@@ -69,19 +66,6 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(result, indent=1))
     return result
-
-
-def _load(xyz_files, image_source: str) -> list[Scan]:
-    """Reads MVTec 3D-AD samples (xyz, rgb, gt beside each other) and preprocesses them to the 224 grid."""
-    scans = []
-    for xyz in xyz_files:
-        sample = xyz.parent.parent
-        gt_file = sample / "gt" / (xyz.stem + ".png")
-        rgb = read_rgb_png(sample / "rgb" / (xyz.stem + ".png")) if image_source == "rgb" else None
-        points = read_xyz_tiff(xyz)
-        gt = read_mask_png(gt_file) if gt_file.exists() else np.zeros(points.shape[:2], bool)
-        scans.append(preprocess_scan(Scan(points=points, rgb=rgb, gt=gt, name=str(xyz))))
-    return scans
 
 
 def _cells(expert: Expert2D, scans, timing: dict):
