@@ -11,6 +11,7 @@ void bind_knn(py::module_& m);
 void bind_normals(py::module_& m);
 void bind_fpfh(py::module_& m);
 void bind_retrieval(py::module_& m);
+void bind_render(py::module_& m);
 }  // namespace iaenet
 
 PYBIND11_MODULE(_C, m) {
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_C, m) {
   iaenet::bind_normals(m);
   iaenet::bind_fpfh(m);
   iaenet::bind_retrieval(m);
+  iaenet::bind_render(m);
 }

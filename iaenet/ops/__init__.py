@@ -8,10 +8,12 @@ from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors
 from iaenet.ops.neighbours import knn
 from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
+from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 from iaenet.ops.retrieval import restricted_knn
 from iaenet.ops.sampling import farthest_point_sample
 
 __all__ = [
+    "PinholeCamera",
     "cuda_available",
     "estimate_normals",
     "estimate_normals_grid",
@@ -21,5 +23,7 @@ __all__ = [
     "group_patches",
     "knn",
     "normals_from_neighbors",
+    "render_organized",
+    "render_pinhole",
     "restricted_knn",
 ]

@@ -1,0 +1,114 @@
+// Per-element arithmetic of the point renderer, shared by the CPU and CUDA paths. The numpy reference
+// (iaenet/ops/render.py, render_reference) evaluates the same float32 expressions in the same order.
+#pragma once
+
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+
+#include "common/hostdevice.h"
+
+namespace iaenet {
+
+struct RenderCamera {
+  float r[9];  // world -> camera rotation, row-major
+  float t[3];  // world -> camera translation
+  float fx, fy, cx, cy;
+};
+
+// The shade is Lambert's law with the light at the eye: albedo * (ambient + diffuse * |cos|), cos being the angle
+// between the normal and the direction to the camera. Grey albedo 0.5 as CPMF's paint_uniform_color; ambient and
+// diffuse chosen so the shades span Open3D's 0.35 (grazing) .. 0.88 (facing the camera).
+constexpr float kRenderAlbedo = 0.5f;
+constexpr float kRenderAmbient = 0.7f;
+constexpr float kRenderDiffuse = 1.06f;
+constexpr float kRenderBackground = 1.0f;
+constexpr int64_t kRenderEmptyKey = INT64_MAX;
+
+// Camera coordinates of p: (r0*p0 + r1*p1) + r2*p2 + t, row by row.
+IAENET_HD void render_to_camera(const RenderCamera& c, const float* p, float* out) {
+  for (int i = 0; i < 3; ++i) out[i] = c.r[3 * i] * p[0] + c.r[3 * i + 1] * p[1] + c.r[3 * i + 2] * p[2] + c.t[i];
+}
+
+// Continuous image position of a camera-space point under the pinhole model: x = (fx * px) / pz + cx + 0.5 (and y
+// likewise), so that floor(x) is the column of the pixel whose centre is nearest to the projection.
+IAENET_HD void render_project(const RenderCamera& c, const float* pc, float* y, float* x) {
+  *x = c.fx * pc[0] / pc[2] + c.cx + 0.5f;
+  *y = c.fy * pc[1] / pc[2] + c.cy + 0.5f;
+}
+
+// floor(v) as an integer for |v| < 2^62 (the caller has bounded v): truncation, corrected for negative fractions.
+// Exact like floorf, without a libm call on targets that lack a rounding instruction.
+IAENET_HD int64_t render_floor(float v) {
+  const int64_t t = static_cast<int64_t>(v);
+  return static_cast<float>(t) > v ? t - 1 : t;
+}
+
+// Output pixel of sensor-grid row/column g when a grid of g_size cells is shown on out_size pixels: the pixel
+// holding the cell's centre, floor((g + 0.5) * out_size / g_size), in exact integer arithmetic.
+IAENET_HD int64_t render_grid_to_pixel(int64_t g, int64_t g_size, int64_t out_size) {
+  return ((2 * g + 1) * out_size) / (2 * g_size);
+}
+
+// Shade of a point p with normal n seen by camera c (see kRenderAlbedo). A zero normal counts as grazing.
+IAENET_HD float render_shade(const RenderCamera& c, const float* p, const float* n) {
+  float pc[3];
+  render_to_camera(c, p, pc);
+  float nc[3];
+  for (int i = 0; i < 3; ++i) nc[i] = c.r[3 * i] * n[0] + c.r[3 * i + 1] * n[1] + c.r[3 * i + 2] * n[2];
+  const float dot = nc[0] * pc[0] + nc[1] * pc[1] + nc[2] * pc[2];
+  const float len2 = (nc[0] * nc[0] + nc[1] * nc[1] + nc[2] * nc[2]) * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2]);
+  float cosine = len2 > 0.0f ? fabsf(dot) / sqrtf(len2) : 0.0f;
+  cosine = cosine > 1.0f ? 1.0f : cosine;
+  return kRenderAlbedo * (kRenderAmbient + kRenderDiffuse * cosine);
+}
+
+// Z-buffer key: the bits of a positive finite float order like the float, so (z bits << 32 | index) orders by
+// depth and then by index.
+IAENET_HD int64_t render_depth_key(float z, int64_t index) {
+  uint32_t bits;
+  memcpy(&bits, &z, sizeof(bits));
+  return (static_cast<int64_t>(bits) << 32) | index;
+}
+
+// Whether a point at camera depth z can be drawn: in front of the camera and finite (a NaN fails both tests).
+IAENET_HD bool render_visible_depth(float z) { return z > 0.0f && z < 3.0e38f; }
+
+// Whether a splat whose centre pixel is (floor(y), floor(x)) can touch an h x w image: -r <= floor(x) <= w - 1 + r,
+// i.e. -r <= x < w + r (and likewise y). NaN fails. Also bounds the values before the float -> int conversion.
+IAENET_HD bool render_splat_touches(float y, float x, int64_t radius, int64_t h, int64_t w) {
+  const float r = static_cast<float>(radius);
+  return y >= -r && x >= -r && y < static_cast<float>(h) + r && x < static_cast<float>(w) + r;
+}
+
+// Half-width of the splat's row dr: r for a square, the largest c with c^2 + dr^2 <= r^2 for a disc.
+IAENET_HD int64_t render_splat_half_width(int64_t dr, int64_t radius, bool disc) {
+  if (!disc) return radius;
+  int64_t c = radius;
+  while (c > 0 && c * c + dr * dr > radius * radius) --c;
+  return c;
+}
+
+// Centre pixel and depth of point i: from its grid index (organized mode, grid != nullptr) or by projection.
+// Returns false when the point is not drawn at all (behind the camera, or its splat misses the image).
+IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, const int64_t* grid, int64_t grid_h,
+                                   int64_t grid_w, int64_t i, int64_t radius, int64_t h, int64_t w, int64_t* row,
+                                   int64_t* col, float* z) {
+  float pc[3];
+  render_to_camera(c, points + 3 * i, pc);
+  *z = pc[2];
+  if (!render_visible_depth(pc[2])) return false;
+  if (grid != nullptr) {
+    *row = render_grid_to_pixel(grid[i] / grid_w, grid_h, h);
+    *col = render_grid_to_pixel(grid[i] % grid_w, grid_w, w);
+    return true;
+  }
+  float y, x;
+  render_project(c, pc, &y, &x);
+  if (!render_splat_touches(y, x, radius, h, w)) return false;
+  *row = render_floor(y);
+  *col = render_floor(x);
+  return true;
+}
+
+}  // namespace iaenet

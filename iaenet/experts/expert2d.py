@@ -1,0 +1,282 @@
+"""IAENet's 2D expert: one frontal rendering -> frozen ImageNet CNN -> per-cell features f2, and a stand-alone scorer.
+
+f2 of a scan is a (G*G, C1 + C2 + 33) float32 array, one row per cell of a G x G grid over the image (G = 28):
+    the two backbone stages, each 3x3 averaged (AvgPool2d(3, stride 1), as Shape-Guided) and adaptively average
+    pooled to G x G; the FPFH of the points whose pixel falls in the cell, averaged (zeros for cells without points);
+    each of the three parts L2-normalised per cell.
+Points map to cells through their pixels in the image: cell (floor(row * G / H), floor(col * G / W)).
+
+Input of one scan: an organized grid (H, W, 3) float32 in metres, zeros = missing (e.g. iaenet.data's preprocessed
+224x224 scan; drawn in the sensor's frontal view), or an unorganized cloud (N, 3) (drawn through Open3D's default
+camera fitted to it, looking from the sensor side). Optional: RGB (H, W, 3) uint8 used as the image instead of the
+rendering (the paper's Table 10), normals supplied by the dataset (Eyecandies), precomputed FPFH.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iaenet.backbones import EfficientNetLite0Features, FrozenBackbone, build_backbone
+from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
+
+FPFH_DIMS = 33
+IMAGE_SOURCES = ("render", "rgb")
+CAMERAS = ("sensor", "fitted")
+
+
+@dataclass(frozen=True)
+class Expert2DConfig:
+    """Sizes of the 2D expert. The defaults are the paper's, with the offline backbone."""
+
+    backbone: str = "efficientnet_lite0"  # or "wide_resnet50_2" (the paper's; needs its weight file)
+    weights: str | None = None            # weight file; None = the packaged/hub-cache default
+    stages: tuple[int, ...] = (2, 4)      # EfficientNet-Lite0 stage ends (stride 4 + 8); ignored for WRN-50-2
+    image_size: int = 224
+    cells: int = 28
+    camera: str = "sensor"                # organized scans: "sensor" (the grid is the view) or "fitted" (CPMF)
+    radius: int = 1                       # splat radius in pixels: fills the 224 grid's sparse rows/columns
+    splat: str = "square"
+    image_source: str = "render"          # "render" or "rgb"
+    fpfh_k: int = 100                     # BTF/CPMF: FPFH over the 100 nearest, normals over the 30 nearest
+    normals_k: int = 30
+    batch_size: int = 8
+
+    def __post_init__(self):
+        if self.image_source not in IMAGE_SOURCES:
+            raise ValueError(f"image_source: expected one of {IMAGE_SOURCES}, got {self.image_source!r}")
+        if self.camera not in CAMERAS:
+            raise ValueError(f"camera: expected one of {CAMERAS}, got {self.camera!r}")
+        if self.camera == "fitted" and self.image_source == "rgb":
+            raise ValueError("camera: the RGB picture is the sensor's view; use camera='sensor' with image_source='rgb'")
+        for name in ("image_size", "cells", "fpfh_k", "normals_k", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if self.image_size % self.cells:
+            raise ValueError(f"cells: {self.cells} must divide image_size {self.image_size}")
+
+
+@dataclass
+class ScanView:
+    """What the 2D expert sees of one scan before the CNN.
+
+    image: (H, W, 3) float32 in [0, 1], the rendering (grey) or the RGB picture.
+    pixels: (N, 2) int32 (row, col) of each valid point in the image, -1 where it is not drawn.
+    grid_index: (N,) int64 flat index of each point in its organized grid, or arange(N) for a cloud.
+    fpfh: (N, 33) float32.
+    """
+
+    image: np.ndarray
+    pixels: np.ndarray
+    grid_index: np.ndarray
+    fpfh: np.ndarray
+
+
+@dataclass
+class ScanCells:
+    """f2 of one scan: `features` (G*G, D) float32, `counts` (G*G,) int64 points per cell, `cnn_norm` (G*G,)
+    float32 the length of the pooled CNN feature before normalisation (for pictures), and its `view`."""
+
+    features: np.ndarray
+    counts: np.ndarray
+    cnn_norm: np.ndarray
+    view: ScanView = field(repr=False)
+
+
+class Expert2D:
+    """Turns scans into per-cell features f2 (see the module docstring). Frozen: no fitting happens here."""
+
+    def __init__(self, config: Expert2DConfig | None = None, backbone: FrozenBackbone | None = None):
+        self.config = config or Expert2DConfig()
+        if backbone is None:
+            backbone = (EfficientNetLite0Features(self.config.stages, self.config.weights)
+                        if self.config.backbone == "efficientnet_lite0"
+                        else build_backbone(self.config.backbone, self.config.weights))
+        self.backbone = backbone
+        self.feature_dim = sum(backbone.channels) + FPFH_DIMS
+
+    def view(self, points, rgb=None, normals=None, fpfh=None) -> ScanView:
+        """Renders one scan and computes its FPFH.
+
+        points: (H, W, 3) organized grid or (N, 3) cloud, float32 metres, zeros = missing.
+        rgb: (H, W, 3) uint8 aligned with the grid (needed when image_source is "rgb").
+        normals: same layout as points (e.g. Eyecandies' own); default estimated (grid PCA / kNN-30 PCA).
+        fpfh: (N_valid, 33) for the valid points in row-major order; default iaenet.ops.fpfh (kNN-100).
+        """
+        cfg = self.config
+        grid, pts, grid_index = _valid_points(points)
+        if normals is None:
+            nrm = _estimate_normals(grid, pts, cfg.normals_k)
+        else:
+            nrm = _take_valid(normals, grid, grid_index, "normals")
+        size = (cfg.image_size, cfg.image_size)
+        if grid is not None and cfg.camera == "sensor":
+            image, pixels = render_organized(pts, nrm, grid_index, grid.shape[:2], size, cfg.radius, cfg.splat)
+        else:
+            camera = PinholeCamera.fit(pts, size, rotation=np.eye(3))
+            image, pixels = render_pinhole(pts, nrm, camera, size, cfg.radius, cfg.splat)
+        image = np.repeat(image[..., None], 3, axis=-1)
+        if cfg.image_source == "rgb":
+            image = _rgb_image(rgb, grid, cfg.image_size)
+        if fpfh is None:
+            from iaenet.ops import fpfh as compute_fpfh
+
+            fpfh = compute_fpfh(pts, k=min(cfg.fpfh_k, len(pts)), normals_k=min(cfg.normals_k, len(pts)))
+        fpfh = np.asarray(fpfh, dtype=np.float32)
+        if fpfh.shape != (len(pts), FPFH_DIMS) or not np.isfinite(fpfh).all():
+            raise ValueError(f"fpfh: expected finite ({len(pts)}, {FPFH_DIMS}) values, got shape {fpfh.shape}")
+        return ScanView(image.astype(np.float32), pixels, grid_index, fpfh)
+
+    def cell_features(self, views: Sequence[ScanView]) -> list[ScanCells]:
+        """f2 for each view; the CNN runs in batches of config.batch_size."""
+        out = []
+        for start in range(0, len(views), self.config.batch_size):
+            batch = views[start:start + self.config.batch_size]
+            images = torch.from_numpy(np.stack([v.image for v in batch])).permute(0, 3, 1, 2)
+            maps = [_pool_to_cells(f, self.config.cells) for f in self.backbone(images)]
+            for b, v in enumerate(batch):
+                cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in maps]
+                cnn_norm = np.linalg.norm(np.concatenate(cnn, 1), axis=1).astype(np.float32)
+                fpfh, counts = _cell_means(v.fpfh, v.pixels, self.config.cells, self.config.image_size)
+                f2 = np.concatenate([_l2_normalise(c) for c in cnn] + [_l2_normalise(fpfh)], 1).astype(np.float32)
+                out.append(ScanCells(f2, counts, cnn_norm, v))
+        return out
+
+    def features(self, scans: Sequence) -> list[ScanCells]:
+        """view + cell_features for scans given as arrays or objects with .points/.rgb/.normals (iaenet Scan)."""
+        views = [self.view(getattr(s, "points", s), getattr(s, "rgb", None), getattr(s, "normals", None))
+                 for s in scans]
+        return self.cell_features(views)
+
+
+@dataclass
+class Expert2DScore:
+    """Scores of one scan: `cells` (G, G) X2 per cell (0 for cells without points), `points` (N,) per valid point
+    (bilinear upsampling of the cell map to the image, read at the point's pixel; 0 for undrawn points),
+    `object` = s2 = max over the points."""
+
+    cells: np.ndarray
+    points: np.ndarray
+    object: float
+
+
+class Expert2DScorer:
+    """The 2D expert alone: memory of every non-empty training cell, X2 = distance of a test cell to its nearest
+    memory cell (exact, faiss IndexFlatL2). Deterministic: no sampling anywhere."""
+
+    def __init__(self, expert: Expert2D | None = None):
+        self.expert = expert or Expert2D()
+        self.memory: np.ndarray | None = None
+        self._index = None
+
+    def fit(self, scans: Sequence) -> "Expert2DScorer":
+        """scans: good training scans (arrays, Scan objects, or ScanCells already computed)."""
+        cells = self._cells(scans)
+        if not cells:
+            raise ValueError("fit: no training scans given")
+        self.memory = np.ascontiguousarray(np.concatenate([c.features[c.counts > 0] for c in cells]))
+        import faiss
+
+        self._index = faiss.IndexFlatL2(self.memory.shape[1])
+        self._index.add(self.memory)
+        return self
+
+    def score(self, scans: Sequence) -> list[Expert2DScore]:
+        if self._index is None:
+            raise RuntimeError("score: call fit() with good scans first")
+        return [self._score_one(c) for c in self._cells(scans)]
+
+    def _score_one(self, cells: ScanCells) -> Expert2DScore:
+        g, size = self.expert.config.cells, self.expert.config.image_size
+        occupied = np.flatnonzero(cells.counts > 0)
+        dist2, _ = self._index.search(np.ascontiguousarray(cells.features[occupied]), 1)
+        cell_scores = np.zeros(g * g, dtype=np.float32)
+        cell_scores[occupied] = np.sqrt(np.maximum(dist2[:, 0], 0))
+        cell_map = cell_scores.reshape(g, g)
+        up = F.interpolate(torch.from_numpy(cell_map)[None, None], size=(size, size), mode="bilinear",
+                           align_corners=False)[0, 0].numpy()
+        pix = cells.view.pixels
+        drawn = pix[:, 0] >= 0
+        point_scores = np.zeros(len(pix), dtype=np.float32)
+        point_scores[drawn] = up[pix[drawn, 0], pix[drawn, 1]]
+        return Expert2DScore(cell_map, point_scores, float(point_scores.max()))
+
+    def _cells(self, scans: Sequence) -> list[ScanCells]:
+        if all(isinstance(s, ScanCells) for s in scans):
+            return list(scans)
+        return self.expert.features(scans)
+
+
+def _valid_points(points):
+    """(grid or None, valid points (N,3) float32, grid_index (N,) int64) of an organized grid or a cloud."""
+    arr = np.asarray(points)
+    if arr.dtype.kind != "f" or arr.ndim not in (2, 3) or arr.shape[-1] != 3:
+        raise ValueError(f"points: expected an (H, W, 3) grid or (N, 3) cloud of floats, got {arr.shape} {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    flat = arr.reshape(-1, 3)
+    index = np.flatnonzero(np.all(flat != 0, axis=1))
+    if index.size == 0:
+        raise ValueError("points: no valid point (all have a zero coordinate)")
+    pts = np.ascontiguousarray(flat[index])
+    if not np.isfinite(pts).all():
+        raise ValueError("points: contains NaN or inf")
+    return (arr if arr.ndim == 3 else None), pts, index.astype(np.int64)
+
+
+def _take_valid(values, grid, grid_index, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float32)
+    want = grid.shape if grid is not None else None
+    if (want is not None and arr.shape != want) or arr.shape[-1] != 3:
+        raise ValueError(f"{name}: expected the layout of points {want}, got {arr.shape}")
+    out = np.ascontiguousarray(arr.reshape(-1, 3)[grid_index])
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return out
+
+
+def _estimate_normals(grid, pts, k: int) -> np.ndarray:
+    from iaenet.ops import estimate_normals, estimate_normals_grid
+
+    if grid is not None:
+        flat = np.asarray(estimate_normals_grid(np.ascontiguousarray(grid))).reshape(-1, 3)
+        return np.ascontiguousarray(flat[np.all(grid.reshape(-1, 3) != 0, axis=1)])
+    return np.asarray(estimate_normals(pts, k=min(k, len(pts))))
+
+
+def _rgb_image(rgb, grid, size: int) -> np.ndarray:
+    """RGB (H, W, 3) uint8 -> (size, size, 3) float in [0, 1], bicubic like the references' torchvision Resize."""
+    if rgb is None:
+        raise ValueError("rgb: image_source='rgb' needs the scan's RGB image")
+    if grid is None:
+        raise ValueError("rgb: image_source='rgb' needs an organized scan (the picture is aligned with its grid)")
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3 or (grid is not None and arr.shape[:2] != grid.shape[:2]):
+        raise ValueError(f"rgb: expected (H, W, 3) aligned with the grid, got {arr.shape}")
+    t = torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    return t[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def _pool_to_cells(feature_map: torch.Tensor, cells: int) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, cells, cells): 3x3 average (stride 1, no padding), then adaptive average pooling."""
+    return F.adaptive_avg_pool2d(F.avg_pool2d(feature_map, 3, stride=1), cells)
+
+
+def _cell_means(fpfh: np.ndarray, pixels: np.ndarray, cells: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean FPFH (G*G, 33) float64 of the drawn points of each cell, and the point count (G*G,) per cell."""
+    drawn = pixels[:, 0] >= 0
+    cell = (pixels[drawn, 0].astype(np.int64) * cells // size) * cells + pixels[drawn, 1].astype(np.int64) * cells // size
+    counts = np.bincount(cell, minlength=cells * cells)
+    sums = np.zeros((cells * cells, fpfh.shape[1]))
+    np.add.at(sums, cell, fpfh[drawn])
+    return sums / np.maximum(counts, 1)[:, None], counts
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; all-zero rows (cells without points) stay zero."""
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1)

@@ -1,0 +1,174 @@
+import numpy as np
+import pytest
+import torch
+
+import iaenet.ops
+from iaenet.experts.expert2d import Expert2D, Expert2DConfig, Expert2DScorer, ScanCells
+from iaenet.experts.pictures2d import save_feature_norm_png, save_rendering_png
+
+
+@pytest.fixture(scope="module")
+def expert():
+    torch.set_num_threads(2)
+    return Expert2D()
+
+
+@pytest.fixture(scope="module")
+def train_views(expert):
+    views = []
+    for s in range(3):
+        grid, normals, fpfh = _scan(seed=s)
+        views.append(expert.view(grid, normals=normals, fpfh=fpfh))
+    return views, expert.cell_features(views)
+
+
+def _scan(bump: float = 0.0, size: int = 96, seed: int = 0):
+    """A dome on an empty background as an organized grid, its normals, and a smooth stand-in FPFH per point."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    u, v = (xx - size / 2) / size, (yy - size / 2) / size
+    r2 = u * u + v * v
+    z = 0.3 - 0.05 * np.sqrt(np.maximum(0.16 - r2, 0)) - bump * np.exp(-((u - 0.1) ** 2 + v ** 2) / 0.002)
+    grid = np.stack([u * 0.1, v * 0.1, z], -1).astype(np.float32)
+    grid[r2 > 0.15] = 0
+    gy, gx = np.gradient(grid, axis=(0, 1))
+    normals = np.cross(gx, gy).astype(np.float32)
+    valid = np.all(grid != 0, axis=-1).ravel()
+    pts = grid.reshape(-1, 3)[valid]
+    rng = np.random.default_rng(seed)
+    fpfh = (np.abs(np.sin(pts[:, :1] * np.arange(1, 34) * 40)) * 100 + rng.random((len(pts), 33))).astype(np.float32)
+    return grid, normals, fpfh
+
+
+def test_shapes_and_parts(expert, train_views):
+    _, _, fpfh = _scan()
+    view, cells = train_views[0][0], train_views[1][0]
+    assert view.image.shape == (224, 224, 3) and view.image.dtype == np.float32
+    assert view.pixels.shape == (len(fpfh), 2) and (view.pixels >= 0).all()
+    assert cells.features.shape == (28 * 28, 24 + 40 + 33) and expert.feature_dim == 97
+    assert cells.counts.sum() == len(fpfh)
+    norms = [np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]]
+    np.testing.assert_allclose(norms[0], 1, atol=1e-5)
+    np.testing.assert_allclose(norms[1], 1, atol=1e-5)
+    np.testing.assert_allclose(norms[2][cells.counts > 0], 1, atol=1e-5)
+    assert (norms[2][cells.counts == 0] == 0).all()
+
+
+def test_points_reach_cells_through_their_pixels(train_views):
+    _, _, fpfh = _scan()
+    view, cells = train_views[0][0], train_views[1][0]
+    cell_of_point = (view.pixels[:, 0] // 8) * 28 + view.pixels[:, 1] // 8
+    np.testing.assert_array_equal(cells.counts, np.bincount(cell_of_point, minlength=784))
+    c = int(np.argmax(cells.counts))
+    mean = fpfh[cell_of_point == c].mean(0)
+    np.testing.assert_allclose(cells.features[c, 64:], mean / np.linalg.norm(mean), rtol=1e-5)
+    # the 96x96 grid is drawn at scaled pixels: grid cell (r, c) -> floor((r + 0.5) * 224 / 96)
+    gi = view.grid_index
+    np.testing.assert_array_equal(view.pixels[:, 0], ((2 * (gi // 96) + 1) * 224) // (2 * 96))
+
+
+def test_deterministic_and_batched_equals_single(expert, train_views):
+    views, batched = train_views
+    grid, normals, fpfh = _scan(seed=1)
+    again = expert.view(grid, normals=normals, fpfh=fpfh)
+    np.testing.assert_array_equal(again.image, views[1].image)
+    np.testing.assert_array_equal(again.pixels, views[1].pixels)
+    single = expert.cell_features([again])[0]
+    np.testing.assert_allclose(single.features, batched[1].features, atol=1e-5)
+    assert np.array_equal(expert.cell_features(views[:2])[1].features, batched[1].features)
+
+
+def test_unorganized_cloud_and_rgb_input(expert):
+    grid, normals, fpfh = _scan()
+    valid = np.all(grid != 0, axis=-1).ravel()
+    cloud, cloud_normals = grid.reshape(-1, 3)[valid], normals.reshape(-1, 3)[valid]
+    view = expert.view(cloud, normals=cloud_normals, fpfh=fpfh)
+    assert (view.pixels >= 0).all() and (view.image < 1).mean() > 0.1
+    np.testing.assert_array_equal(view.grid_index, np.arange(len(cloud)))
+    fitted = Expert2D(Expert2DConfig(camera="fitted", radius=2), backbone=expert.backbone)
+    view = fitted.view(grid, normals=normals, fpfh=fpfh)
+    rows, cols = view.pixels[:, 0], view.pixels[:, 1]
+    assert (view.pixels >= 0).all() and 0.6 * 224 < cols.max() - cols.min() < 0.8 * 224  # Open3D's zoom 0.7
+    rgb = np.zeros(grid.shape, np.uint8)
+    rgb[..., 0] = 200
+    rgb_expert = Expert2D(Expert2DConfig(image_source="rgb"), backbone=expert.backbone)
+    view = rgb_expert.view(grid, rgb=rgb, normals=normals, fpfh=fpfh)
+    np.testing.assert_allclose(view.image[..., 0], 200 / 255, atol=1e-5)
+    assert (view.image[..., 1] == 0).all()
+    with pytest.raises(ValueError, match="rgb"):
+        rgb_expert.view(grid, normals=normals, fpfh=fpfh)
+    with pytest.raises(ValueError, match="organized"):
+        rgb_expert.view(cloud, rgb=rgb, normals=cloud_normals, fpfh=fpfh)
+
+
+def test_scorer_finds_the_bump(expert, train_views):
+    scorer = Expert2DScorer(expert).fit(train_views[1])
+    good = scorer.score(train_views[1][:1])[0]
+    assert good.object < 1e-3 and good.cells.shape == (28, 28)
+    grid, normals, fpfh = _scan(bump=0.02, seed=0)
+    bad_view = expert.view(grid, normals=normals, fpfh=fpfh)
+    bad_cells = expert.cell_features([bad_view])
+    bad = scorer.score(bad_cells)[0]
+    assert bad.object > 10 * max(good.object, 1e-3)
+    hot = bad.points > 0.5 * bad.object
+    assert hot.any() and bad_view.pixels[hot, 1].mean() > 112  # the bump sits right of the centre
+    np.testing.assert_array_equal(scorer.score(bad_cells)[0].points, bad.points)
+    refit = Expert2DScorer(expert).fit(train_views[1])
+    np.testing.assert_array_equal(refit.score(bad_cells)[0].cells, bad.cells)
+
+
+def test_default_geometry_uses_iaenet_ops(expert):
+    if not all(hasattr(iaenet.ops, name) for name in ("fpfh", "estimate_normals_grid", "estimate_normals")):
+        pytest.skip("iaenet.ops.fpfh / estimate_normals_grid not merged into this branch yet")
+    grid, _, _ = _scan()
+    cells = expert.features([grid])[0]
+    assert isinstance(cells, ScanCells) and np.isfinite(cells.features).all()
+
+
+@pytest.mark.parametrize(
+    "points,kwargs,match",
+    [
+        (np.zeros((8, 8, 3), np.float32), {}, "no valid point"),
+        (np.full((8, 8, 3), np.nan, np.float32), {}, "NaN"),
+        (np.ones((8, 8, 2), np.float32), {}, "points"),
+        (np.ones((8, 8, 3), np.int32), {}, "points"),
+        (np.ones((8, 8, 3), np.float32), dict(normals=np.ones((8, 7, 3)), fpfh=np.ones((64, 33))), "normals"),
+        (np.ones((8, 8, 3), np.float32), dict(normals=np.ones((8, 8, 3)), fpfh=np.ones((64, 32))), "fpfh"),
+        (np.ones((8, 8, 3), np.float32), dict(normals=np.ones((8, 8, 3)), fpfh=np.full((64, 33), np.inf)), "fpfh"),
+    ],
+)
+def test_bad_input(expert, points, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        expert.view(points, **kwargs)
+
+
+def test_bad_config_and_unfitted_scorer(expert):
+    with pytest.raises(ValueError, match="image_source"):
+        Expert2DConfig(image_source="depth")
+    with pytest.raises(ValueError, match="cells"):
+        Expert2DConfig(cells=30)
+    with pytest.raises(ValueError, match="camera"):
+        Expert2DConfig(camera="top")
+    with pytest.raises(ValueError, match="camera"):
+        Expert2DConfig(camera="fitted", image_source="rgb")
+    with pytest.raises(RuntimeError, match="fit"):
+        Expert2DScorer(expert).score([])
+    with pytest.raises(ValueError, match="no training"):
+        Expert2DScorer(expert).fit([])
+
+
+def test_pictures(train_views, tmp_path):
+    from PIL import Image
+
+    view, cells = train_views[0][0], train_views[1][0]
+    a = save_rendering_png(tmp_path / "view.png", view.image)
+    b = save_feature_norm_png(tmp_path / "norm.png", cells)
+    img = np.asarray(Image.open(a))
+    assert img.shape == (224, 224, 3) and img.max() == 255 and img.min() >= 89  # background white, shades >= 0.35
+    norm = np.asarray(Image.open(b))
+    assert norm.shape == (224, 224) and norm.max() == 255
+    with pytest.raises(FileNotFoundError, match="missing"):
+        save_rendering_png(tmp_path / "missing" / "x.png", view.image)
+    with pytest.raises(ValueError, match="image"):
+        save_rendering_png(tmp_path / "x.png", np.full((4, 4), np.nan))
+    with pytest.raises(ValueError, match="cells"):
+        save_feature_norm_png(tmp_path / "x.png", np.ones(5))
