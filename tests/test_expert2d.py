@@ -86,7 +86,7 @@ def test_unorganized_cloud_and_rgb_input(expert):
     np.testing.assert_array_equal(view.grid_index, np.arange(len(cloud)))
     fitted = Expert2D(Expert2DConfig(camera="fitted", radius=2), backbone=expert.backbone)
     view = fitted.view(grid, normals=normals, fpfh=fpfh)
-    rows, cols = view.pixels[:, 0], view.pixels[:, 1]
+    cols = view.pixels[:, 1]
     assert (view.pixels >= 0).all() and 0.6 * 224 < cols.max() - cols.min() < 0.8 * 224  # Open3D's zoom 0.7
     rgb = np.zeros(grid.shape, np.uint8)
     rgb[..., 0] = 200

@@ -125,7 +125,7 @@ def _bad_cases():
     return [
         ((bank, ip, rows, pt, q, 11), ValueError, "fewer than k"),
         ((bank, ip, rows, np.array([0]), q, 6), ValueError, "fewer than k"),
-        ((bank, ip, rows, pt, q, 0), ValueError, "k: must be >= 1"),
+        ((bank, ip, rows, pt, q, 0), ValueError, "k: need k >= 1"),
         ((bank, ip, rows, pt, q, 2.0), TypeError, "k: expected an int"),
         ((bank, ip, rows, pt, nan_q, 2), ValueError, "queries: contains NaN"),
         ((nan_bank, ip, rows, pt, q, 2), ValueError, "bank: contains NaN"),

@@ -1,4 +1,4 @@
-"""Checks of the scalar parameters the feature ops share (neighbour counts, radii, camera positions)."""
+"""Checks of the scalar parameters the ops share (counts, radii, camera positions); errors name the argument."""
 from __future__ import annotations
 
 import math
@@ -6,15 +6,23 @@ import math
 import numpy as np
 
 
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """`value` as a Python int in [minimum, maximum] (either bound optional); bools are rejected."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: need {name} >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: need {name} <= {maximum}, got {value}")
+    return int(value)
+
+
 def check_k(k, n: int, name: str = "k", minimum: int = 1) -> int:
     """`k` as an int in [minimum, n]; `n` is the number of points."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(k).__name__}")
-    if k < minimum:
-        raise ValueError(f"{name}: need {name} >= {minimum}, got {k}")
+    k = check_int(k, name, minimum=minimum)
     if k > n:
-        raise ValueError(f"{name}: {name}={k} neighbours requested but the cloud has only {n} points")
-    return int(k)
+        raise ValueError(f"{name}: {name}={k} requested but the cloud has only {n} points")
+    return k
 
 
 def check_radius(radius, name: str = "radius") -> float | None:

@@ -5,6 +5,7 @@ import numpy as np
 
 from iaenet.ops._arrays import as_float_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
 from iaenet.ops._ext import ext
+from iaenet.ops._params import check_k
 
 # Larger coordinates could overflow float32 squared distances ((2e18)^2 * 3 < 3.4e38 does not).
 _MAX_ABS_COORDINATE = 1e18
@@ -26,7 +27,7 @@ def knn(points, k: int, queries=None):
     n = int(points.shape[0])
     if n == 0:
         raise ValueError("points: the cloud is empty (shape (0, 3))")
-    k = _check_k(k, n)
+    k = check_k(k, n)
     if queries is None:
         queries = points
     else:
@@ -65,11 +66,3 @@ def knn_reference(points, k: int, queries=None) -> tuple[np.ndarray, np.ndarray]
         idx[lo : lo + step] = chosen
         dist2[lo : lo + step] = np.take_along_axis(d2, chosen, axis=1)
     return idx, dist2
-
-
-def _check_k(k, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k: expected an int, got {type(k).__name__}")
-    if not 1 <= k <= n:
-        raise ValueError(f"k: need 1 <= k <= {n} (the number of points), got {k}")
-    return int(k)

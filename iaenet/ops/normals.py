@@ -10,7 +10,7 @@ import numpy as np
 from iaenet.ops import _neighbourhoods
 from iaenet.ops._arrays import as_float_array, empty_like_kind, stream_of, to_numpy
 from iaenet.ops._ext import ext
-from iaenet.ops._params import check_camera, check_k, check_radius
+from iaenet.ops._params import check_camera, check_int, check_k, check_radius
 
 ORIGIN = (0.0, 0.0, 0.0)
 
@@ -56,9 +56,7 @@ def estimate_normals_grid(organized, window: int = 5, camera=ORIGIN):
     fewer than 3 valid points or only (numerically) collinear ones.
     """
     organized = as_float_array(organized, "organized", ndim=3, last_dim=3)
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise TypeError(f"window: expected an odd int, got {type(window).__name__}")
-    if window < 3 or window % 2 == 0:
+    if check_int(window, "window") < 3 or window % 2 == 0:
         raise ValueError(f"window: expected an odd size >= 3, got {window}")
     camera = check_camera(camera)
     out = empty_like_kind(organized, tuple(organized.shape), "float32")

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from iaenet.ops._arrays import as_float_array, to_numpy
+from iaenet.ops._params import check_int
 from iaenet.ops.neighbours import knn
 from iaenet.ops.sampling import farthest_point_sample
 
@@ -23,7 +24,7 @@ def group_patches(points, num_patches: int | None = None, patch_size: int = 500,
     """
     points = as_float_array(points, "points", ndim=2, last_dim=3)
     n = int(points.shape[0])
-    patch_size = _positive_int(patch_size, "patch_size")
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
     if n < patch_size:
         raise ValueError(f"points: {n} points cannot fill a patch of patch_size={patch_size} points")
     if isinstance(group_mul, bool) or not isinstance(group_mul, numbers.Real):
@@ -32,7 +33,7 @@ def group_patches(points, num_patches: int | None = None, patch_size: int = 500,
         raise ValueError(f"group_mul: expected a positive number, got {group_mul!r}")
     if num_patches is None:
         num_patches = max(1, round(n * group_mul / patch_size))
-    elif _positive_int(num_patches, "num_patches") > n:
+    elif check_int(num_patches, "num_patches", minimum=1) > n:
         raise ValueError(f"num_patches: need at most {n} (the number of points), got {num_patches}")
     centre_idx = farthest_point_sample(points, int(num_patches), seed=seed)
     patch_idx, _ = knn(points, patch_size, queries=points[centre_idx])
@@ -64,11 +65,3 @@ def group_patches_reference(points, num_patches: int, patch_size: int, start: in
 def _sq_dist(a, b):
     d = a - b
     return d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2]
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: need a positive value, got {value}")
-    return int(value)

@@ -12,6 +12,7 @@ import numpy as np
 from iaenet.ops._arrays import (as_float_array, as_index_array, empty_like_kind, is_cuda, is_torch, stream_of,
                                 to_numpy)
 from iaenet.ops._ext import ext
+from iaenet.ops._params import check_int
 
 
 def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_bank: bool = True):
@@ -31,7 +32,7 @@ def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_bank: 
     indptr = as_index_array(indptr, "indptr", ndim=1)
     rows = as_index_array(rows, "rows", ndim=1)
     patches = as_index_array(patches, "patches", ndim=1)
-    k = _check_k(k)
+    k = check_int(k, "k", minimum=1)
     if bank.shape[1] != queries.shape[1]:
         raise ValueError(f"queries: dimension {queries.shape[1]} differs from the bank's {bank.shape[1]}")
     _check_csr(indptr, rows, patches, int(bank.shape[0]))
@@ -72,14 +73,6 @@ def _as_float_unchecked(x, name: str):
     if x.ndim != 2:
         raise ValueError(f"{name}: expected 2 dimensions, got shape {tuple(x.shape)}")
     return x
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k: expected an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k: must be >= 1, got {k}")
-    return int(k)
 
 
 def _check_csr(indptr, rows, patches, bank_rows: int) -> None:

@@ -5,6 +5,7 @@ import numpy as np
 
 from iaenet.ops._arrays import as_float_array, empty_like_kind, stream_of, to_numpy
 from iaenet.ops._ext import ext
+from iaenet.ops._params import check_k
 
 
 def farthest_point_sample(points, num_samples: int, start: int | None = None, seed: int = 0):
@@ -17,7 +18,7 @@ def farthest_point_sample(points, num_samples: int, start: int | None = None, se
     """
     points = as_float_array(points, "points", ndim=2, last_dim=3)
     n = int(points.shape[0])
-    num_samples = _check_count(num_samples, n)
+    num_samples = check_k(num_samples, n, "num_samples")
     if start is None:
         start = int(np.random.default_rng(seed).integers(n))
     if not 0 <= int(start) < n:
@@ -38,11 +39,3 @@ def farthest_point_sample_reference(points, num_samples: int, start: int) -> np.
         min_dist = np.minimum(min_dist, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
         out[k] = int(np.argmax(min_dist))
     return out
-
-
-def _check_count(num_samples, n: int) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise TypeError(f"num_samples: expected an int, got {type(num_samples).__name__}")
-    if not 1 <= num_samples <= n:
-        raise ValueError(f"num_samples: need 1 <= num_samples <= {n} (the number of points), got {num_samples}")
-    return int(num_samples)
