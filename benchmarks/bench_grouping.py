@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+import iaenet
 from iaenet.ops import group_patches, knn
 from iaenet.ops.patches import group_patches_reference
 
@@ -197,7 +198,9 @@ def test_knn_peak_memory(request, k):
         pytest.skip("one small probe is enough as a plain test (each probe starts a Python process)")
     side = 64 if quick else LARGE_SIDE
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(REPO), str(Path(__file__).parent), str(side), str(k)],
+        # The probe imports the very iaenet this process runs (the installed package, or a source tree on PYTHONPATH).
+        [sys.executable, "-c", _MEMORY_PROBE, str(Path(iaenet.__file__).parents[1]), str(Path(__file__).parent),
+         str(side), str(k)],
         check=True, capture_output=True, text=True,
     )
     probe = json.loads(out.stdout)
