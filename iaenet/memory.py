@@ -240,8 +240,7 @@ class DualMemoryBank:
             neighbours = _neighbour_tensor(neighbours, None if latents is None else len(latents), self.num_patches,
                                            cfg.k_patches, self.device)
         pixels = _index_tensor(pixel_index, "pixel_index", 1, self.device)
-        patch_cells = widened_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
-        scored = torch.nonzero(patch_cells.any(dim=0)).flatten()
+        scored = scored_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
         m2d = self._m2d_float32()
         if m2d.shape[1] != cell_features.shape[1]:
             raise ValueError(f"cell_features: dimension {cell_features.shape[1]} differs from the bank's "
@@ -339,31 +338,22 @@ def widened_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """(P, G*G) bool: the cells each patch's points fall in, widened by +-config.widen cells (square, clipped at
     the grid edge, no wrap between rows). patch_idx (P, S) indexes pixel_index (N,) flat pixel ids (-1 = none)."""
-    device = torch.device(device)
-    patch_idx = _index_tensor(patch_idx, "patch_idx", 2, device)
-    pixels = _index_tensor(pixel_index, "pixel_index", 1, device)
-    size, g = config.image_size, config.cells
-    if patch_idx.shape[0] == 0 or patch_idx.shape[1] == 0:
-        raise ValueError(f"patch_idx: expected at least one patch of at least one point, got shape "
-                         f"{tuple(patch_idx.shape)}")
-    if num_patches is not None and patch_idx.shape[0] != num_patches:
-        raise ValueError(f"patch_idx: {patch_idx.shape[0]} patches but {num_patches} latents")
-    if pixels.numel() == 0:
-        raise ValueError("pixel_index: the scan has no points")
-    if patch_idx.min() < 0 or patch_idx.max() >= len(pixels):
-        raise ValueError(f"patch_idx: point indices must lie in [0, {len(pixels)}) (the points of pixel_index)")
-    if pixels.min() < -1 or pixels.max() >= size * size:
-        raise ValueError(f"pixel_index: flat pixel ids must lie in [0, {size * size}) or be -1, got "
-                         f"[{int(pixels.min())}, {int(pixels.max())}]")
-    pix = pixels[patch_idx]  # (P, S)
-    drawn = pix >= 0
-    cell = ((pix // size) * g // size) * g + (pix % size) * g // size
-    occupied = torch.zeros((len(pix), g * g), dtype=torch.float32, device=device)
-    occupied.scatter_(1, torch.where(drawn, cell, 0), drawn.to(torch.float32))
-    w = config.widen
-    # A max filter over the (2w+1)^2 square; max_pool2d pads with -inf, so the square is clipped at the edge.
-    widened = F.max_pool2d(occupied.reshape(-1, 1, g, g), 2 * w + 1, stride=1, padding=w)
-    return widened.reshape(len(pix), g * g) > 0
+    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    g = config.cells
+    occupied = torch.zeros((len(cell), g * g + 1), dtype=torch.float32, device=cell.device)
+    occupied.scatter_(1, cell, 1.0)
+    return _widen(occupied[:, :g * g], g, config.widen).reshape(len(cell), g * g)
+
+
+def scored_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None = None,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
+    """(C,) int64 ascending flat ids of the cells some patch keeps: widened_cells(...).any(dim=0), computed as
+    the widening of the union of the patches' cells (a max filter commutes with the union), so one G x G
+    filter instead of P of them."""
+    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    g = config.cells
+    counts = torch.bincount(cell.flatten(), minlength=g * g + 1)[:g * g]
+    return torch.nonzero(_widen((counts > 0).to(torch.float32)[None], g, config.widen).flatten()).flatten()
 
 
 def cell_scores_reference(bank: DualMemoryBank, neighbours, patch_idx, pixel_index, cell_features) -> np.ndarray:
@@ -398,6 +388,37 @@ def _read_at_pixels(cell_map: torch.Tensor, pixels: torch.Tensor, size: int) -> 
     """(N,) values of the bilinearly upsampled (align_corners=False) cell map at each pixel; 0 where pixel = -1."""
     up = F.interpolate(cell_map[None, None], size=(size, size), mode="bilinear", align_corners=False).flatten()
     return torch.where(pixels >= 0, up[pixels.clamp(min=0)], torch.zeros((), device=up.device))
+
+
+def _patch_point_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None,
+                       device: str | torch.device) -> torch.Tensor:
+    """(P, S) int64 flat cell id of every patch point, G*G for a point without a pixel (an extra bin the callers
+    drop), after checking the arguments."""
+    device = torch.device(device)
+    patch_idx = _index_tensor(patch_idx, "patch_idx", 2, device)
+    pixels = _index_tensor(pixel_index, "pixel_index", 1, device)
+    size, g = config.image_size, config.cells
+    if patch_idx.shape[0] == 0 or patch_idx.shape[1] == 0:
+        raise ValueError(f"patch_idx: expected at least one patch of at least one point, got shape "
+                         f"{tuple(patch_idx.shape)}")
+    if num_patches is not None and patch_idx.shape[0] != num_patches:
+        raise ValueError(f"patch_idx: {patch_idx.shape[0]} patches but {num_patches} latents")
+    if pixels.numel() == 0:
+        raise ValueError("pixel_index: the scan has no points")
+    if patch_idx.min() < 0 or patch_idx.max() >= len(pixels):
+        raise ValueError(f"patch_idx: point indices must lie in [0, {len(pixels)}) (the points of pixel_index)")
+    if pixels.min() < -1 or pixels.max() >= size * size:
+        raise ValueError(f"pixel_index: flat pixel ids must lie in [0, {size * size}) or be -1, got "
+                         f"[{int(pixels.min())}, {int(pixels.max())}]")
+    # Integer division is slow in torch: the cell of each of the N points once, then gathered per patch point.
+    point_cell = ((pixels // size) * g // size) * g + (pixels % size) * g // size
+    return torch.where(pixels >= 0, point_cell, g * g)[patch_idx]
+
+
+def _widen(occupied: torch.Tensor, g: int, widen: int) -> torch.Tensor:
+    """(B, g*g) 0/1 float -> (B, g, g) bool, each set cell widened to the (2*widen+1)^2 square around it."""
+    # A max filter over the square; max_pool2d pads with -inf, so the square is clipped at the edge.
+    return F.max_pool2d(occupied.reshape(-1, 1, g, g), 2 * widen + 1, stride=1, padding=widen).reshape(-1, g, g) > 0
 
 
 def _float_tensor(x, name: str, ndim: int, device: torch.device) -> torch.Tensor:
