@@ -15,8 +15,9 @@
 namespace iaenet {
 namespace {
 
-constexpr int64_t kQueryTile = 32;  // queries per task: each candidate tile comes from memory once per 32 queries
-constexpr int64_t kRowTile = 48;   // candidate rows per tile: 48 x D floats stay in L2 while the 32 queries sweep them
+constexpr int64_t kQueryTile = 64;  // queries per task: each candidate tile comes from memory once per 64 queries
+constexpr int64_t kRowTileBytes = 16 << 10;  // candidate rows per tile: half of L1, the query group and the
+                                            // distances keep the rest, while the 64 queries sweep the tile
 constexpr int kQueryGroup = 4;     // micro-kernel: 4 queries x 3 rows = 12 accumulator registers + 3 row loads
 constexpr int kRowGroup = 3;
 constexpr int64_t kNoRow = std::numeric_limits<int64_t>::max();
@@ -161,8 +162,10 @@ std::vector<int64_t> candidate_union(int64_t r, const int64_t* indptr, const int
 void scan_query_tile(const DistKernels& kernels, const float* bank, int64_t d, const int64_t* cand,
                      const float* cand_norm, int64_t u, const float* queries, const float* query_norm, int64_t q0,
                      int64_t q1, int64_t k, float* best_d, int64_t* best_row) {
-  for (int64_t r0 = 0; r0 < u; r0 += kRowTile) {
-    const int64_t r1 = std::min(u, r0 + kRowTile);
+  const int64_t row_tile =
+      std::max<int64_t>(1, kRowTileBytes / (d * static_cast<int64_t>(sizeof(float))) / kRowGroup) * kRowGroup;
+  for (int64_t r0 = 0; r0 < u; r0 += row_tile) {
+    const int64_t r1 = std::min(u, r0 + row_tile);
     for (int64_t qa = q0; qa < q1; qa += kQueryGroup) {
       const int64_t nq = std::min<int64_t>(kQueryGroup, q1 - qa);
       const float* a[kQueryGroup];
