@@ -1,5 +1,5 @@
-"""X2 per test scan: iaenet's restricted retrieval (faiss M3D search, the retrieval kernel, one batched OMP)
-against the reference style (Shape-Guided: cdist to M3D, the candidate union built in a Python loop over the
+"""X2 per test scan: iaenet's restricted retrieval (M3D and M2D searches through the retrieval kernel, one batched
+OMP) against the reference style (Shape-Guided: cdist to M3D, the candidate union built in a Python loop over the
 neighbour patches, torch.cdist, one sklearn sparse_encode OMP call per cell).
 
 Run:  PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_retrieval.py

@@ -19,8 +19,8 @@ in, widened by +-widen cells (default 2) in rows and columns: the (2*widen+1)^2 
 clipped at the grid edge. M2D holds the cells of a training scan that at least one of its patches keeps
 (deduplicated per scan); a CSR map (indptr, rows) lists each patch's M2D rows in ascending order.
 
-Retrieval (Shape-Guided's inference): the k_patches (10) nearest M3D latents of every test patch (exact
-faiss IndexFlatL2); the candidates = the union of those training patches' M2D rows; every scored test cell
+Retrieval (Shape-Guided's inference): the k_patches (10) nearest M3D latents of every test patch (exact L2,
+the retrieval kernel over all of M3D); the candidates = the union of those training patches' M2D rows; every scored test cell
 takes its k_cells (5) nearest candidates (iaenet.ops.restricted_knn), an omp_atoms (3) OMP reconstruction
 over them gives f2_hat, X2 = ||f2 - f2_hat||. The scored test cells are the test patches' widened cells,
 as in the reference. The G x G map (0 where not scored) is upsampled bilinearly (align_corners=False) to
@@ -99,7 +99,7 @@ class DualMemoryBank:
         self.names: list[str] = []
         self._chunks: dict[str, list[torch.Tensor]] = {key: [] for key in _CHUNK_KEYS}
         self._joined: dict[str, torch.Tensor] | None = None
-        self._work: dict[str, Any] = {}  # float32 working copies and the faiss index, built on first use
+        self._work: dict[str, Any] = {}  # float32 working copies, built on first use
 
     # ---- building ------------------------------------------------------------------------------------------
 
@@ -205,7 +205,9 @@ class DualMemoryBank:
     # ---- scoring -------------------------------------------------------------------------------------------
 
     def neighbours(self, latents) -> torch.Tensor:
-        """(P, k_patches) int64 M3D rows nearest to each latent (exact L2, nearest first), on the bank's device."""
+        """(P, k_patches) int64 M3D rows nearest to each latent (exact L2, nearest first, ties to the lower row), on
+        the bank's device. Brute force through the retrieval kernel with one selection that holds every M3D row:
+        the same float32 distances as the M2D search, GEMM speed, no faiss index."""
         latents = _float_tensor(latents, "latents", 2, self.device)
         k = self.config.k_patches
         if not self.num_patches:
@@ -214,14 +216,15 @@ class DualMemoryBank:
             raise ValueError(f"k_patches: {k} neighbours asked from a bank of {self.num_patches} patches")
         if latents.shape[1] != self.m3d.shape[1]:
             raise ValueError(f"latents: dimension {latents.shape[1]} differs from the bank's {self.m3d.shape[1]}")
-        _, found = self._index().search(np.ascontiguousarray(latents.cpu().numpy()), k)
-        return torch.as_tensor(found, dtype=torch.int64, device=self.device)
+        m3d, everything = self._m3d_search()
+        found, _ = restricted_knn(m3d, *everything, latents, k, check_bank=False)
+        return found
 
     @torch.no_grad()
     def score(self, latents, patch_idx, pixel_index, cell_features, neighbours=None) -> MemoryScores:
         """X2 of one test scan (inputs as for add_scan). `neighbours` (P, k_patches) M3D rows may be given when
         the 3D expert already searched this very bank (same rows in the same order; `latents` may then be None);
-        else faiss finds them from `latents`."""
+        else they are searched from `latents` (neighbours())."""
         cfg = self.config
         as_numpy = not isinstance(cell_features, torch.Tensor)
         cell_features = _float_tensor(cell_features, "cell_features", 2, self.device)
@@ -240,8 +243,7 @@ class DualMemoryBank:
             neighbours = _neighbour_tensor(neighbours, None if latents is None else len(latents), self.num_patches,
                                            cfg.k_patches, self.device)
         pixels = _index_tensor(pixel_index, "pixel_index", 1, self.device)
-        patch_cells = widened_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
-        scored = torch.nonzero(patch_cells.any(dim=0)).flatten()
+        scored = scored_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
         m2d = self._m2d_float32()
         if m2d.shape[1] != cell_features.shape[1]:
             raise ValueError(f"cell_features: dimension {cell_features.shape[1]} differs from the bank's "
@@ -320,50 +322,36 @@ class DualMemoryBank:
             self._work["m2d"] = self.m2d.to(torch.float32).contiguous()
         return self._work["m2d"]
 
-    def _index(self):
-        """The exact faiss index over M3D: GPU when faiss has GPU support and the bank is on CUDA."""
-        if "index" not in self._work:
-            import faiss
-
-            m3d = np.ascontiguousarray(self.m3d.to(torch.float32).cpu().numpy())
-            index = faiss.IndexFlatL2(m3d.shape[1])
-            if self.device.type == "cuda" and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-                self._work["faiss_resources"] = faiss.StandardGpuResources()
-                index = faiss.index_cpu_to_gpu(self._work["faiss_resources"], self.device.index or 0, index)
-            index.add(m3d)
-            self._work["index"] = index
-        return self._work["index"]
+    def _m3d_search(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """M3D as contiguous float32 and a CSR selection (indptr, rows, patches) of all its rows, for neighbours()."""
+        if "m3d" not in self._work:
+            m = self.num_patches
+            every = (torch.tensor([0, m], device=self.device), torch.arange(m, device=self.device),
+                     torch.zeros(1, dtype=torch.int64, device=self.device))
+            self._work["m3d"] = (self.m3d.to(torch.float32).contiguous(), every)
+        return self._work["m3d"]
 
 
 def widened_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None = None,
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """(P, G*G) bool: the cells each patch's points fall in, widened by +-config.widen cells (square, clipped at
     the grid edge, no wrap between rows). patch_idx (P, S) indexes pixel_index (N,) flat pixel ids (-1 = none)."""
-    device = torch.device(device)
-    patch_idx = _index_tensor(patch_idx, "patch_idx", 2, device)
-    pixels = _index_tensor(pixel_index, "pixel_index", 1, device)
-    size, g = config.image_size, config.cells
-    if patch_idx.shape[0] == 0 or patch_idx.shape[1] == 0:
-        raise ValueError(f"patch_idx: expected at least one patch of at least one point, got shape "
-                         f"{tuple(patch_idx.shape)}")
-    if num_patches is not None and patch_idx.shape[0] != num_patches:
-        raise ValueError(f"patch_idx: {patch_idx.shape[0]} patches but {num_patches} latents")
-    if pixels.numel() == 0:
-        raise ValueError("pixel_index: the scan has no points")
-    if patch_idx.min() < 0 or patch_idx.max() >= len(pixels):
-        raise ValueError(f"patch_idx: point indices must lie in [0, {len(pixels)}) (the points of pixel_index)")
-    if pixels.min() < -1 or pixels.max() >= size * size:
-        raise ValueError(f"pixel_index: flat pixel ids must lie in [0, {size * size}) or be -1, got "
-                         f"[{int(pixels.min())}, {int(pixels.max())}]")
-    pix = pixels[patch_idx]  # (P, S)
-    drawn = pix >= 0
-    cell = ((pix // size) * g // size) * g + (pix % size) * g // size
-    occupied = torch.zeros((len(pix), g * g), dtype=torch.float32, device=device)
-    occupied.scatter_(1, torch.where(drawn, cell, 0), drawn.to(torch.float32))
-    w = config.widen
-    # A max filter over the (2w+1)^2 square; max_pool2d pads with -inf, so the square is clipped at the edge.
-    widened = F.max_pool2d(occupied.reshape(-1, 1, g, g), 2 * w + 1, stride=1, padding=w)
-    return widened.reshape(len(pix), g * g) > 0
+    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    g = config.cells
+    occupied = torch.zeros((len(cell), g * g + 1), dtype=torch.float32, device=cell.device)
+    occupied.scatter_(1, cell, 1.0)
+    return _widen(occupied[:, :g * g], g, config.widen).reshape(len(cell), g * g)
+
+
+def scored_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None = None,
+                 device: str | torch.device = "cpu") -> torch.Tensor:
+    """(C,) int64 ascending flat ids of the cells some patch keeps: widened_cells(...).any(dim=0), computed as
+    the widening of the union of the patches' cells (a max filter commutes with the union), so one G x G
+    filter instead of P of them."""
+    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    g = config.cells
+    counts = torch.bincount(cell.flatten(), minlength=g * g + 1)[:g * g]
+    return torch.nonzero(_widen((counts > 0).to(torch.float32)[None], g, config.widen).flatten()).flatten()
 
 
 def cell_scores_reference(bank: DualMemoryBank, neighbours, patch_idx, pixel_index, cell_features) -> np.ndarray:
@@ -398,6 +386,37 @@ def _read_at_pixels(cell_map: torch.Tensor, pixels: torch.Tensor, size: int) -> 
     """(N,) values of the bilinearly upsampled (align_corners=False) cell map at each pixel; 0 where pixel = -1."""
     up = F.interpolate(cell_map[None, None], size=(size, size), mode="bilinear", align_corners=False).flatten()
     return torch.where(pixels >= 0, up[pixels.clamp(min=0)], torch.zeros((), device=up.device))
+
+
+def _patch_point_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None,
+                       device: str | torch.device) -> torch.Tensor:
+    """(P, S) int64 flat cell id of every patch point, G*G for a point without a pixel (an extra bin the callers
+    drop), after checking the arguments."""
+    device = torch.device(device)
+    patch_idx = _index_tensor(patch_idx, "patch_idx", 2, device)
+    pixels = _index_tensor(pixel_index, "pixel_index", 1, device)
+    size, g = config.image_size, config.cells
+    if patch_idx.shape[0] == 0 or patch_idx.shape[1] == 0:
+        raise ValueError(f"patch_idx: expected at least one patch of at least one point, got shape "
+                         f"{tuple(patch_idx.shape)}")
+    if num_patches is not None and patch_idx.shape[0] != num_patches:
+        raise ValueError(f"patch_idx: {patch_idx.shape[0]} patches but {num_patches} latents")
+    if pixels.numel() == 0:
+        raise ValueError("pixel_index: the scan has no points")
+    if patch_idx.min() < 0 or patch_idx.max() >= len(pixels):
+        raise ValueError(f"patch_idx: point indices must lie in [0, {len(pixels)}) (the points of pixel_index)")
+    if pixels.min() < -1 or pixels.max() >= size * size:
+        raise ValueError(f"pixel_index: flat pixel ids must lie in [0, {size * size}) or be -1, got "
+                         f"[{int(pixels.min())}, {int(pixels.max())}]")
+    # Integer division is slow in torch: the cell of each of the N points once, then gathered per patch point.
+    point_cell = ((pixels // size) * g // size) * g + (pixels % size) * g // size
+    return torch.where(pixels >= 0, point_cell, g * g)[patch_idx]
+
+
+def _widen(occupied: torch.Tensor, g: int, widen: int) -> torch.Tensor:
+    """(B, g*g) 0/1 float -> (B, g, g) bool, each set cell widened to the (2*widen+1)^2 square around it."""
+    # A max filter over the square; max_pool2d pads with -inf, so the square is clipped at the edge.
+    return F.max_pool2d(occupied.reshape(-1, 1, g, g), 2 * widen + 1, stride=1, padding=widen).reshape(-1, g, g) > 0
 
 
 def _float_tensor(x, name: str, ndim: int, device: torch.device) -> torch.Tensor:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.memory import DualMemoryBank, MemoryConfig, cell_scores_reference, widened_cells
+from iaenet.memory import DualMemoryBank, MemoryConfig, cell_scores_reference, scored_cells, widened_cells
 
 SIZE, G = 224, 28
 
@@ -110,9 +110,29 @@ def test_matches_the_reference_style_scoring(bank_and_scans, rng):
     np.testing.assert_array_equal(without_latents.cell_scores, res.cell_scores)
     want = cell_scores_reference(bank, neighbours, patch_idx, pixel_index, features)
     np.testing.assert_allclose(res.cell_scores.reshape(-1), want, rtol=1e-4, atol=1e-5)
-    # faiss finds the same M3D neighbours as an exact torch search.
+    # The kernel finds the same M3D neighbours as an exact torch search.
     exact = torch.cdist(torch.from_numpy(latents), bank.m3d).topk(10, largest=False).indices.numpy()
     np.testing.assert_array_equal(np.sort(neighbours, 1), np.sort(exact, 1))
+
+
+def test_m3d_neighbours_break_ties_towards_the_lower_row(rng):
+    # The same scan added twice: every latent has two copies at distance 0, rows i and i + 12.
+    scan = synthetic_scan(rng)
+    bank = DualMemoryBank(MemoryConfig(k_patches=3))
+    bank.add_scan(*scan)
+    bank.add_scan(*scan)
+    found = bank.neighbours(scan[0]).numpy()
+    np.testing.assert_array_equal(found[:, :2], np.stack([np.arange(12), np.arange(12) + 12], 1))
+    assert found[0, 2] not in (0, 12)
+
+
+def test_scored_cells_are_the_union_of_the_widened_cells(rng):
+    _, patch_idx, pixel_index, _ = synthetic_scan(rng, centre=(25, 198), half=24)  # clipped at two grid edges
+    pixel_index[::7] = -1  # points without a pixel reach no cell
+    for widen in (0, 2):
+        cfg = MemoryConfig(widen=widen)
+        want = np.flatnonzero(widened_cells(patch_idx, pixel_index, cfg).any(dim=0).numpy())
+        np.testing.assert_array_equal(scored_cells(patch_idx, pixel_index, cfg).numpy(), want)
 
 
 def test_points_read_the_bilinear_map(bank_and_scans, rng):
