@@ -19,8 +19,8 @@ in, widened by +-widen cells (default 2) in rows and columns: the (2*widen+1)^2 
 clipped at the grid edge. M2D holds the cells of a training scan that at least one of its patches keeps
 (deduplicated per scan); a CSR map (indptr, rows) lists each patch's M2D rows in ascending order.
 
-Retrieval (Shape-Guided's inference): the k_patches (10) nearest M3D latents of every test patch (exact L2,
-the retrieval kernel over all of M3D); the candidates = the union of those training patches' M2D rows; every scored test cell
+Retrieval (Shape-Guided's inference): the k_patches (10) nearest M3D latents of every test patch (exact
+faiss IndexFlatL2); the candidates = the union of those training patches' M2D rows; every scored test cell
 takes its k_cells (5) nearest candidates (iaenet.ops.restricted_knn), an omp_atoms (3) OMP reconstruction
 over them gives f2_hat, X2 = ||f2 - f2_hat||. The scored test cells are the test patches' widened cells,
 as in the reference. The G x G map (0 where not scored) is upsampled bilinearly (align_corners=False) to
@@ -99,7 +99,7 @@ class DualMemoryBank:
         self.names: list[str] = []
         self._chunks: dict[str, list[torch.Tensor]] = {key: [] for key in _CHUNK_KEYS}
         self._joined: dict[str, torch.Tensor] | None = None
-        self._work: dict[str, Any] = {}  # float32 working copies, built on first use
+        self._work: dict[str, Any] = {}  # float32 working copies and the faiss index, built on first use
 
     # ---- building ------------------------------------------------------------------------------------------
 
@@ -205,9 +205,7 @@ class DualMemoryBank:
     # ---- scoring -------------------------------------------------------------------------------------------
 
     def neighbours(self, latents) -> torch.Tensor:
-        """(P, k_patches) int64 M3D rows nearest to each latent (exact L2, nearest first, ties to the lower row), on
-        the bank's device. Brute force through the retrieval kernel with one selection that holds every M3D row:
-        the same float32 distances as the M2D search, GEMM speed, no faiss index."""
+        """(P, k_patches) int64 M3D rows nearest to each latent (exact L2, nearest first), on the bank's device."""
         latents = _float_tensor(latents, "latents", 2, self.device)
         k = self.config.k_patches
         if not self.num_patches:
@@ -216,15 +214,14 @@ class DualMemoryBank:
             raise ValueError(f"k_patches: {k} neighbours asked from a bank of {self.num_patches} patches")
         if latents.shape[1] != self.m3d.shape[1]:
             raise ValueError(f"latents: dimension {latents.shape[1]} differs from the bank's {self.m3d.shape[1]}")
-        m3d, everything = self._m3d_search()
-        found, _ = restricted_knn(m3d, *everything, latents, k, check_bank=False)
-        return found
+        _, found = self._index().search(np.ascontiguousarray(latents.cpu().numpy()), k)
+        return torch.as_tensor(found, dtype=torch.int64, device=self.device)
 
     @torch.no_grad()
     def score(self, latents, patch_idx, pixel_index, cell_features, neighbours=None) -> MemoryScores:
         """X2 of one test scan (inputs as for add_scan). `neighbours` (P, k_patches) M3D rows may be given when
         the 3D expert already searched this very bank (same rows in the same order; `latents` may then be None);
-        else they are searched from `latents` (neighbours())."""
+        else faiss finds them from `latents`."""
         cfg = self.config
         as_numpy = not isinstance(cell_features, torch.Tensor)
         cell_features = _float_tensor(cell_features, "cell_features", 2, self.device)
@@ -322,14 +319,19 @@ class DualMemoryBank:
             self._work["m2d"] = self.m2d.to(torch.float32).contiguous()
         return self._work["m2d"]
 
-    def _m3d_search(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """M3D as contiguous float32 and a CSR selection (indptr, rows, patches) of all its rows, for neighbours()."""
-        if "m3d" not in self._work:
-            m = self.num_patches
-            every = (torch.tensor([0, m], device=self.device), torch.arange(m, device=self.device),
-                     torch.zeros(1, dtype=torch.int64, device=self.device))
-            self._work["m3d"] = (self.m3d.to(torch.float32).contiguous(), every)
-        return self._work["m3d"]
+    def _index(self):
+        """The exact faiss index over M3D: GPU when faiss has GPU support and the bank is on CUDA."""
+        if "index" not in self._work:
+            import faiss
+
+            m3d = np.ascontiguousarray(self.m3d.to(torch.float32).cpu().numpy())
+            index = faiss.IndexFlatL2(m3d.shape[1])
+            if self.device.type == "cuda" and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+                self._work["faiss_resources"] = faiss.StandardGpuResources()
+                index = faiss.index_cpu_to_gpu(self._work["faiss_resources"], self.device.index or 0, index)
+            index.add(m3d)
+            self._work["index"] = index
+        return self._work["index"]
 
 
 def widened_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None = None,

@@ -110,7 +110,7 @@ def test_matches_the_reference_style_scoring(bank_and_scans, rng):
     np.testing.assert_array_equal(without_latents.cell_scores, res.cell_scores)
     want = cell_scores_reference(bank, neighbours, patch_idx, pixel_index, features)
     np.testing.assert_allclose(res.cell_scores.reshape(-1), want, rtol=1e-4, atol=1e-5)
-    # The kernel finds the same M3D neighbours as an exact torch search.
+    # faiss finds the same M3D neighbours as an exact torch search.
     exact = torch.cdist(torch.from_numpy(latents), bank.m3d).topk(10, largest=False).indices.numpy()
     np.testing.assert_array_equal(np.sort(neighbours, 1), np.sort(exact, 1))
 
