@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python benchmarks/eval_expert2d.py --data ../shared/data/mvtec3d_dev --category cable_gland
 
+Cell features: --pooling points (default, CPMF's per-point features pooled to cells) or image (the first version).
 Fits on train/good, scores every test scan, and prints P-AUROC, AU-PRO@0.3 (exact, and 100 thresholds as the
 papers), O-AUROC of X2 and the time per scan (views = rendering + normals + FPFH; CNN = backbone + cells; scoring).
 Scans are read with iaenet.data.open_dataset and go through its preprocessing (background removal, 224 grid); maps are compared on the 224 grid over
@@ -28,8 +29,8 @@ def main(argv=None) -> dict:
     args = _parse(argv)
     torch.set_num_threads(args.threads)
     config = Expert2DConfig(backbone=args.backbone, weights=args.weights, stages=tuple(args.stages),
-                            radius=args.radius, camera=args.camera, image_size=args.image_size, image_source=args.image_source,
-                            pooling=args.pooling)
+                            radius=args.radius, camera=args.camera, image_size=args.image_size,
+                            image_source=args.image_source, pooling=args.pooling)
     expert = Expert2D(config)
     timing = {"views": 0.0, "cnn": 0.0, "score": 0.0}
     train = [preprocess_scan(s) for s in open_dataset(args.data, args.category, "train")]

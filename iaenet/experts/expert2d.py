@@ -318,9 +318,10 @@ def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int) -> tuple[
 
 @functools.lru_cache(maxsize=8)
 def _pooling_matrix(size: int, cells: int) -> np.ndarray:
-    """(cells, size) float64, read-only (cached): AvgPool1d(3, stride 1, no padding) followed by AdaptiveAvgPool1d(cells) as
-    one matrix (applied to rows and to columns it is CPMF's 2D pooling). Window i of the adaptive pooling over the
-    L = size - 2 filtered values is [floor(i L / cells), ceil((i + 1) L / cells)) (torch's rule)."""
+    """(cells, size) float64, read-only (cached): AvgPool1d(3, stride 1, no padding) followed by
+    AdaptiveAvgPool1d(cells) as one matrix (applied to rows and to columns it is CPMF's 2D pooling). Window i of the
+    adaptive pooling over the L = size - 2 filtered values is [floor(i L / cells), ceil((i + 1) L / cells))
+    (torch's rule)."""
     length = size - 2
     k = np.arange(length)
     box = np.zeros((length, size))
