@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+import torch.nn.functional as F
+
 import iaenet.ops
-from iaenet.experts.expert2d import Expert2D, Expert2DConfig, Expert2DScorer, ScanCells
+from iaenet.experts.expert2d import Expert2D, Expert2DConfig, Expert2DScorer, ScanCells, ScanView, _pooling_matrix
 from iaenet.experts.pictures2d import save_feature_norm_png, save_rendering_png
 
 
@@ -45,25 +47,67 @@ def test_shapes_and_parts(expert, train_views):
     assert view.image.shape == (224, 224, 3) and view.image.dtype == np.float32
     assert view.pixels.shape == (len(fpfh), 2) and (view.pixels >= 0).all()
     assert cells.features.shape == (28 * 28, 24 + 40 + 33) and expert.feature_dim == 97
-    assert cells.counts.sum() == len(fpfh)
+    assert cells.features.dtype == np.float32 and cells.counts.sum() == len(fpfh)
+    norms = np.stack([np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]])
+    # averages of unit vectors (and of zeros where the pooling window leaves the object): at most 1
+    assert (norms <= 1 + 1e-5).all() and (norms[:, cells.counts > 0] > 0).all()
+    assert (cells.features[cells.counts == 0] == 0).all()
+
+
+def test_points_reach_cells_through_their_pixels(expert, train_views):
+    """Per-point features scattered to the image and pooled with torch's AvgPool2d(3, 1) + AdaptiveAvgPool2d(28)
+    on the dense grid, as CPMF writes it, give the cell features (ours pools the points sparsely)."""
+    _, _, fpfh = _scan()
+    view, cells = train_views[0][0], train_views[1][0]
+    cell_of_point = (view.pixels[:, 0] // 8) * 28 + view.pixels[:, 1] // 8
+    np.testing.assert_array_equal(cells.counts, np.bincount(cell_of_point, minlength=784))
+    image = torch.from_numpy(view.image).permute(2, 0, 1)[None]
+    maps = [F.interpolate(m, size=(224, 224), mode="bilinear", align_corners=False)[0] for m in expert.backbone(image)]
+    r, c = torch.from_numpy(view.pixels[:, 0].astype(np.int64)), torch.from_numpy(view.pixels[:, 1].astype(np.int64))
+    parts = [m[:, r, c].T for m in maps] + [torch.from_numpy(fpfh)]
+    grid = torch.zeros(97, 224, 224)
+    grid[:, r, c] = torch.cat([F.normalize(p, dim=1) for p in parts], 1).T
+    dense = F.adaptive_avg_pool2d(F.avg_pool2d(grid[None], 3, stride=1), 28)[0].reshape(97, -1).T.numpy()
+    occupied = cells.counts > 0
+    np.testing.assert_allclose(cells.features[occupied], dense[occupied], atol=1e-5)
+    # the 96x96 grid is drawn at scaled pixels: grid cell (r, c) -> floor((r + 0.5) * 224 / 96)
+    gi = view.grid_index
+    np.testing.assert_array_equal(view.pixels[:, 0], ((2 * (gi // 96) + 1) * 224) // (2 * 96))
+
+
+@pytest.mark.parametrize("size,cells", [(224, 28), (448, 28), (64, 8)])
+def test_pooling_matrix_is_cpmfs_pooling(rng, size, cells):
+    x = torch.from_numpy(rng.standard_normal((size, size)))
+    a = torch.from_numpy(_pooling_matrix(size, cells).copy())
+    want = F.adaptive_avg_pool2d(F.avg_pool2d(x[None, None], 3, stride=1), cells)[0, 0]
+    torch.testing.assert_close(a @ x @ a.T, want)
+
+
+def test_points_sharing_a_pixel_are_averaged(expert, train_views):
+    view, cells = train_views[0][0], train_views[1][0]
+    twice = ScanView(view.image, np.concatenate([view.pixels, view.pixels]), np.concatenate([view.grid_index] * 2),
+                     np.concatenate([view.fpfh, view.fpfh]))
+    doubled = expert.cell_features([twice])[0]
+    np.testing.assert_allclose(doubled.features, cells.features, atol=1e-6)
+    np.testing.assert_array_equal(doubled.counts, 2 * cells.counts)
+
+
+def test_image_pooling_normalises_each_part_per_cell(expert, train_views):
+    views = train_views[0]
+    image_expert = Expert2D(Expert2DConfig(pooling="image"), backbone=expert.backbone)
+    cells = image_expert.cell_features(views[:1])[0]
     norms = [np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]]
     np.testing.assert_allclose(norms[0], 1, atol=1e-5)
     np.testing.assert_allclose(norms[1], 1, atol=1e-5)
     np.testing.assert_allclose(norms[2][cells.counts > 0], 1, atol=1e-5)
     assert (norms[2][cells.counts == 0] == 0).all()
-
-
-def test_points_reach_cells_through_their_pixels(train_views):
-    _, _, fpfh = _scan()
-    view, cells = train_views[0][0], train_views[1][0]
-    cell_of_point = (view.pixels[:, 0] // 8) * 28 + view.pixels[:, 1] // 8
-    np.testing.assert_array_equal(cells.counts, np.bincount(cell_of_point, minlength=784))
+    cell_of_point = (views[0].pixels[:, 0] // 8) * 28 + views[0].pixels[:, 1] // 8
     c = int(np.argmax(cells.counts))
-    mean = fpfh[cell_of_point == c].mean(0)
+    mean = views[0].fpfh[cell_of_point == c].mean(0)
     np.testing.assert_allclose(cells.features[c, 64:], mean / np.linalg.norm(mean), rtol=1e-5)
-    # the 96x96 grid is drawn at scaled pixels: grid cell (r, c) -> floor((r + 0.5) * 224 / 96)
-    gi = view.grid_index
-    np.testing.assert_array_equal(view.pixels[:, 0], ((2 * (gi // 96) + 1) * 224) // (2 * 96))
+    np.testing.assert_array_equal(cells.cnn_norm, train_views[1][0].cnn_norm)
+    with pytest.raises(ValueError, match="pooling"):
+        Expert2DConfig(pooling="cells")
 
 
 def test_deterministic_and_batched_equals_single(expert, train_views):

@@ -1,9 +1,12 @@
 """IAENet's 2D expert: one frontal rendering -> frozen ImageNet CNN -> per-cell features f2, and a stand-alone scorer.
 
-f2 of a scan is a (G*G, C1 + C2 + 33) float32 array, one row per cell of a G x G grid over the image (G = 28):
-    the two backbone stages, each 3x3 averaged (AvgPool2d(3, stride 1), as Shape-Guided) and adaptively average
-    pooled to G x G; the FPFH of the points whose pixel falls in the cell, averaged (zeros for cells without points);
-    each of the three parts L2-normalised per cell.
+f2 of a scan is a (G*G, C1 + C2 + 33) float32 array, one row per cell of a G x G grid over the image (G = 28).
+Default pooling "points" (CPMF's 2D -> point -> cell path): each backbone stage's map is upsampled bilinearly to the
+image and read at every drawn point's pixel; each stage's vector and the point's FPFH are L2-normalised per point;
+the concatenated point features are scattered to the image grid (zeros where no point is drawn), 3x3 averaged
+(AvgPool2d(3, stride 1)) and adaptively average pooled to G x G. Cells without points are set to zero (they are
+neither stored nor scored). Pooling "image" (the first version): each stage's map 3x3 averaged and pooled to cells
+directly (background included), FPFH averaged over the cell's points, each part L2-normalised per cell.
 Points map to cells through their pixels in the image: cell (floor(row * G / H), floor(col * G / W)).
 
 Input of one scan: an organized grid (H, W, 3) float32 in metres, zeros = missing (e.g. iaenet.data's preprocessed
@@ -13,10 +16,12 @@ rendering (the paper's Table 10), normals supplied by the dataset (Eyecandies), 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse
 import torch
 import torch.nn.functional as F
 
@@ -26,6 +31,7 @@ from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 FPFH_DIMS = 33
 IMAGE_SOURCES = ("render", "rgb")
 CAMERAS = ("sensor", "fitted")
+POOLINGS = ("points", "image")
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,15 @@ class Expert2DConfig:
     fpfh_k: int = 100                     # BTF/CPMF: FPFH over the 100 nearest, normals over the 30 nearest
     normals_k: int = 30
     batch_size: int = 8
+    pooling: str = "points"               # "points" (CPMF: per-point features pooled to cells) or "image"
 
     def __post_init__(self):
         if self.image_source not in IMAGE_SOURCES:
             raise ValueError(f"image_source: expected one of {IMAGE_SOURCES}, got {self.image_source!r}")
         if self.camera not in CAMERAS:
             raise ValueError(f"camera: expected one of {CAMERAS}, got {self.camera!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling: expected one of {POOLINGS}, got {self.pooling!r}")
         if self.camera == "fitted" and self.image_source == "rgb":
             raise ValueError("camera: the RGB picture is the sensor's view; use camera='sensor' with image_source='rgb'")
         for name in ("image_size", "cells", "fpfh_k", "normals_k", "batch_size"):
@@ -78,8 +87,9 @@ class ScanView:
 
 @dataclass
 class ScanCells:
-    """f2 of one scan: `features` (G*G, D) float32, `counts` (G*G,) int64 points per cell, `cnn_norm` (G*G,)
-    float32 the length of the pooled CNN feature before normalisation (for pictures), and its `view`."""
+    """f2 of one scan: `features` (G*G, D) float32 (zero rows for cells without points), `counts` (G*G,) int64
+    points per cell, `cnn_norm` (G*G,) float32 the length of the CNN maps pooled to the cell (3x3 average, then
+    adaptive average; background included) before any normalisation (for pictures), and its `view`."""
 
     features: np.ndarray
     counts: np.ndarray
@@ -133,17 +143,25 @@ class Expert2D:
 
     def cell_features(self, views: Sequence[ScanView]) -> list[ScanCells]:
         """f2 for each view; the CNN runs in batches of config.batch_size."""
+        cfg = self.config
         out = []
-        for start in range(0, len(views), self.config.batch_size):
-            batch = views[start:start + self.config.batch_size]
+        for start in range(0, len(views), cfg.batch_size):
+            batch = views[start:start + cfg.batch_size]
             images = torch.from_numpy(np.stack([v.image for v in batch])).permute(0, 3, 1, 2)
-            maps = [_pool_to_cells(f, self.config.cells) for f in self.backbone(images)]
+            maps = self.backbone(images)
+            pooled = [_pool_to_cells(f, cfg.cells) for f in maps]
+            if cfg.pooling == "points":
+                maps = [F.interpolate(f, size=(cfg.image_size, cfg.image_size), mode="bilinear", align_corners=False)
+                        for f in maps]
             for b, v in enumerate(batch):
-                cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in maps]
+                cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in pooled]
                 cnn_norm = np.linalg.norm(np.concatenate(cnn, 1), axis=1).astype(np.float32)
-                fpfh, counts = _cell_means(v.fpfh, v.pixels, self.config.cells, self.config.image_size)
-                f2 = np.concatenate([_l2_normalise(c) for c in cnn] + [_l2_normalise(fpfh)], 1).astype(np.float32)
-                out.append(ScanCells(f2, counts, cnn_norm, v))
+                if cfg.pooling == "points":
+                    f2, counts = _point_cells([m[b] for m in maps], v, cfg.cells)
+                else:
+                    fpfh, counts = _cell_means(v.fpfh, v.pixels, cfg.cells, cfg.image_size)
+                    f2 = np.concatenate([_l2_normalise(c) for c in cnn] + [_l2_normalise(fpfh)], 1)
+                out.append(ScanCells(f2.astype(np.float32), counts, cnn_norm, v))
         return out
 
     def features(self, scans: Sequence) -> list[ScanCells]:
@@ -266,14 +284,75 @@ def _pool_to_cells(feature_map: torch.Tensor, cells: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(F.avg_pool2d(feature_map, 3, stride=1), cells)
 
 
+def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """CPMF's cell features of one view: (G*G, D) float32, and the point count (G*G,) per cell.
+
+    maps: the stages' (C, H, W) maps already upsampled to the image. Per drawn point: each stage read at its pixel
+    and the FPFH, each part L2-normalised; scattered to (D, H, W) with zeros elsewhere (points sharing a pixel,
+    possible through the pinhole camera, averaged there), AvgPool2d(3, 1) (no padding) then AdaptiveAvgPool2d(G),
+    as CPMF. Both poolings are linear and separable, so they run as the sparse product of the points with
+    _pooling_matrix weights instead of on the dense (D, H, W) grid, which is mostly zeros.
+    Pooling windows reach one pixel past a cell, so rows of cells without points are zeroed: they are not
+    scored, and a neighbour's spill is not a feature of theirs.
+    """
+    drawn = view.pixels[:, 0] >= 0
+    rows, cols = view.pixels[drawn, 0].astype(np.int64), view.pixels[drawn, 1].astype(np.int64)
+    parts = [m.numpy()[:, rows, cols].T for m in maps] + [view.fpfh[drawn]]
+    point_features = np.concatenate([_l2_normalise(p) for p in parts], 1).astype(np.float32)
+    height, width = maps[0].shape[1:]
+    flat = rows * width + cols
+    share = 1.0 / np.bincount(flat, minlength=height * width)[flat]
+    row_w = _pooling_matrix(height, cells)[:, rows]  # (G, n): each point's weight in each cell row
+    col_w = _pooling_matrix(width, cells)[:, cols]
+    ri, rp = np.nonzero(row_w)  # a pixel row reaches one or two cell rows
+    # pair every (cell row, point) weight with every (cell column, same point) weight: the point's 2D weights
+    pair, cp = np.nonzero(col_w.T[rp])
+    point = rp[pair]
+    weight = row_w[ri[pair], point] * col_w[cp, point] * share[point]
+    pooling = scipy.sparse.csr_array((weight, (ri[pair] * cells + cp, point)), shape=(cells * cells, len(rows)))
+    features = (pooling @ point_features).astype(np.float32)
+    counts = _cell_counts(view.pixels, cells, height)
+    features[counts == 0] = 0
+    return features, counts
+
+
+@functools.lru_cache(maxsize=8)
+def _pooling_matrix(size: int, cells: int) -> np.ndarray:
+    """(cells, size) float64, read-only (cached): AvgPool1d(3, stride 1, no padding) followed by
+    AdaptiveAvgPool1d(cells) as one matrix (applied to rows and to columns it is CPMF's 2D pooling). Window i of the
+    adaptive pooling over the L = size - 2 filtered values is [floor(i L / cells), ceil((i + 1) L / cells))
+    (torch's rule)."""
+    length = size - 2
+    k = np.arange(length)
+    box = np.zeros((length, size))
+    for shift in range(3):
+        box[k, k + shift] = 1 / 3
+    i = np.arange(cells)
+    lo, hi = (i * length) // cells, -((-(i + 1) * length) // cells)
+    inside = (k >= lo[:, None]) & (k < hi[:, None])
+    matrix = (inside / (hi - lo)[:, None]) @ box
+    matrix.setflags(write=False)
+    return matrix
+
+
 def _cell_means(fpfh: np.ndarray, pixels: np.ndarray, cells: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean FPFH (G*G, 33) float64 of the drawn points of each cell, and the point count (G*G,) per cell."""
     drawn = pixels[:, 0] >= 0
-    cell = (pixels[drawn, 0].astype(np.int64) * cells // size) * cells + pixels[drawn, 1].astype(np.int64) * cells // size
+    cell = _cell_of(pixels[drawn], cells, size)
     counts = np.bincount(cell, minlength=cells * cells)
     sums = np.zeros((cells * cells, fpfh.shape[1]))
     np.add.at(sums, cell, fpfh[drawn])
     return sums / np.maximum(counts, 1)[:, None], counts
+
+
+def _cell_counts(pixels: np.ndarray, cells: int, size: int) -> np.ndarray:
+    """Drawn points per cell, (G*G,) int64."""
+    return np.bincount(_cell_of(pixels[pixels[:, 0] >= 0], cells, size), minlength=cells * cells)
+
+
+def _cell_of(pixels: np.ndarray, cells: int, size: int) -> np.ndarray:
+    """Flat cell index (floor(row * G / size), floor(col * G / size)) of drawn pixels (n, 2)."""
+    return (pixels[:, 0].astype(np.int64) * cells // size) * cells + pixels[:, 1].astype(np.int64) * cells // size
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
