@@ -11,27 +11,19 @@ __global__ void clear_kernel(int64_t* zbuf, int64_t size) {
   if (p < size) zbuf[p] = kRenderEmptyKey;
 }
 
+// Keys are non-negative, so the unsigned 64-bit minimum equals the signed one.
+struct AtomicMinKey {
+  __device__ void operator()(int64_t* slot, int64_t key) const {
+    atomicMin(reinterpret_cast<unsigned long long*>(slot), static_cast<unsigned long long>(key));
+  }
+};
+
 // One thread per point: its centre pixel, then a 64-bit atomicMin of its key into every covered pixel.
 __global__ void splat_kernel(const float* __restrict__ points, int64_t n, RenderCamera camera,
                              const int64_t* __restrict__ grid, int64_t grid_h, int64_t grid_w, int64_t radius,
                              bool disc, int64_t* zbuf, int32_t* __restrict__ pixels, int64_t h, int64_t w) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= n) return;
-  int64_t row = -1, col = -1;
-  float z;
-  const bool drawn = render_point_centre(camera, points, grid, grid_h, grid_w, i, radius, h, w, &row, &col, &z);
-  const bool inside = drawn && row >= 0 && row < h && col >= 0 && col < w;
-  pixels[2 * i] = inside ? static_cast<int32_t>(row) : -1;
-  pixels[2 * i + 1] = inside ? static_cast<int32_t>(col) : -1;
-  if (!drawn) return;
-  // Keys are non-negative, so the unsigned minimum equals the signed one.
-  const unsigned long long key = static_cast<unsigned long long>(render_depth_key(z, i));
-  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
-  for (int64_t r = r0; r <= r1; ++r) {
-    const int64_t half = render_splat_half_width(r - row, radius, disc);
-    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
-    for (int64_t cc = c0; cc <= c1; ++cc) atomicMin(reinterpret_cast<unsigned long long*>(zbuf + r * w + cc), key);
-  }
+  if (i < n) render_splat_point(camera, points, grid, grid_h, grid_w, i, radius, disc, zbuf, pixels, h, w, AtomicMinKey());
 }
 
 __global__ void shade_kernel(const float* __restrict__ points, const float* __restrict__ normals, RenderCamera camera,

@@ -111,4 +111,27 @@ IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, c
   return true;
 }
 
+// Records point i's centre pixel in pixels[2i], pixels[2i+1] ((-1, -1) when it is not drawn or off the image)
+// and offers its z-buffer key to every pixel its splat covers through `store_min(slot, key)`: a plain or atomic
+// minimum, the only part in which the CPU and CUDA paths differ.
+template <class StoreMin>
+IAENET_HD void render_splat_point(const RenderCamera& c, const float* points, const int64_t* grid, int64_t grid_h,
+                                  int64_t grid_w, int64_t i, int64_t radius, bool disc, int64_t* zbuf,
+                                  int32_t* pixels, int64_t h, int64_t w, const StoreMin& store_min) {
+  int64_t row = -1, col = -1;
+  float z;
+  const bool drawn = render_point_centre(c, points, grid, grid_h, grid_w, i, radius, h, w, &row, &col, &z);
+  const bool inside = drawn && row >= 0 && row < h && col >= 0 && col < w;
+  pixels[2 * i] = inside ? static_cast<int32_t>(row) : -1;
+  pixels[2 * i + 1] = inside ? static_cast<int32_t>(col) : -1;
+  if (!drawn) return;
+  const int64_t key = render_depth_key(z, i);
+  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
+  for (int64_t r = r0; r <= r1; ++r) {
+    const int64_t half = render_splat_half_width(r - row, radius, disc);
+    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
+    for (int64_t cc = c0; cc <= c1; ++cc) store_min(zbuf + r * w + cc, key);
+  }
+}
+
 }  // namespace iaenet
