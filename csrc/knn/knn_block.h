@@ -16,8 +16,11 @@
 
 namespace iaenet {
 
-// Cells of the block on each side of the query's cell.
-constexpr int64_t kBlockRadius = 2;
+// Cells of the block on each side of the query's cell (a 3x3x3 block).
+constexpr int64_t kBlockRadius = 1;
+
+// Target points per occupied cell for the block search (the grid's cell size for self queries).
+double block_target_occupancy(int64_t k);
 
 // Writes rows idx/dist2 (k entries each, row i for point i) for every point whose k nearest the block search
 // settles exactly, and returns the indices of the other points, ascending, for the shell search.

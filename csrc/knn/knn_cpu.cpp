@@ -160,9 +160,10 @@ std::vector<int64_t> queries_by_cell(const UniformGrid& grid, const float* queri
 
 void knn_cpu(const float* points, int64_t n, const float* queries, int64_t m, int64_t k, int64_t* idx, float* dist2) {
   if (m == 0) return;
-  const UniformGrid grid(points, n, target_occupancy(k));
+  const bool self = queries == points && m == n;
+  const UniformGrid grid(points, n, self ? block_target_occupancy(k) : target_occupancy(k));
   // Self queries: the block search settles almost every point; the shell search finishes the rest.
-  const std::vector<int64_t> order = (queries == points && m == n) ? knn_self_blocks(grid, k, idx, dist2)
+  const std::vector<int64_t> order = self ? knn_self_blocks(grid, k, idx, dist2)
                                                                    : queries_by_cell(grid, queries, m);
 #ifdef _OPENMP
 #pragma omp parallel
