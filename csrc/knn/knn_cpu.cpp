@@ -1,4 +1,5 @@
-// Exact kNN on the CPU: a uniform grid (knn_grid.h) searched shell by shell around each query.
+// Exact kNN on the CPU: a uniform grid (knn_grid.h) searched shell by shell around each query. Self queries
+// first go through the block search (knn_block.h), which settles almost all of them; the rest come here.
 //
 // Shell s around the query's cell c is the set of cells at Chebyshev distance s from c. After shells 0..s
 // every unvisited cell lies beyond one of the faces of the (2s+1)^3 block around c, so no unvisited point is
