@@ -29,53 +29,87 @@ IAENET_HD double fpfh_atan2_approx(double y, double x) {
   const double p45 = 0.05265484796300618 - 0.011722146720309266 * z2;
   double a = z * ((p01 + z4 * p23) + z8 * p45);
   const double half_pi = 1.57079632679489661923, pi = 3.14159265358979323846;
-  if (ay > ax) a = half_pi - a;
-  if (x < 0.0) a = pi - a;
+  a = ay > ax ? half_pi - a : a;  // selects rather than branches, so that SIMD lanes can evaluate it
+  a = x < 0.0 ? pi - a : a;
   return copysign(a, y);  // the sign of y, -0.0 included (atan2(-0.0, -1) = -pi)
 }
 
-// Bin of the angle atan2(y, x) over [-pi, pi] in 11 parts, exactly Open3D's floor(11 (atan2 + pi) / 2pi):
-// the cheap approximation decides unless it lands within 1e-4 of a bin edge (50x its error), where the
-// library atan2 decides with Open3D's very expression. That is about 2 pairs in 10^4.
-IAENET_HD int fpfh_angle_bin(double y, double x) {
+// Bin coordinate of the angle atan2(y, x) over [-pi, pi] in 11 parts, by the approximation: its floor is
+// the bin unless it lies near a bin edge (fpfh_angle_bin).
+IAENET_HD double fpfh_angle_coordinate(double y, double x) {
   const double pi = 3.14159265358979323846, bins_per_radian = kFpfhBins / (2.0 * pi);
-  const double s = (fpfh_atan2_approx(y, x) + pi) * bins_per_radian;
+  return (fpfh_atan2_approx(y, x) + pi) * bins_per_radian;
+}
+
+// Bin of the angle atan2(y, x), exactly Open3D's floor(11 (atan2 + pi) / 2pi), given s =
+// fpfh_angle_coordinate(y, x): the cheap approximation decides unless it lands within 1e-4 of a bin edge
+// (50x its error), where the library atan2 decides with Open3D's very expression. That is about 2 pairs in
+// 10^4. NaN (y = x = 0) also takes the library path.
+IAENET_HD int fpfh_angle_bin(double s, double y, double x) {
+  const double pi = 3.14159265358979323846;
   if (fabs(s - rint(s)) > 1e-4) return fpfh_clamp_bin(s);
   return fpfh_clamp_bin(kFpfhBins * (atan2(y, x) + pi) / (2.0 * pi));
 }
 
-IAENET_HD void fpfh_pair_bins(const double* p1, const double* n1, const double* p2, const double* n2, int* bins) {
-  double f1 = 0.0, f2 = 0.0, f0_y = 0.0, f0_x = 1.0;  // f0 = atan2(f0_y, f0_x); the zero feature: atan2(0, 1)
+// The pair feature of (p1, n1) -> (p2, n2) as f[0..4) = {y, x, f1, f2} with f0 = atan2(y, x). Branch-free
+// (selects, no jumps), so that the CPU path can evaluate it for many neighbours at once in SIMD lanes; the
+// lanes compute the same IEEE operations in the same order, so the bits do not depend on the path.
+IAENET_HD void fpfh_pair_features(const double* p1, const double* n1, const double* p2, const double* n2, double* f) {
   const double d[3] = {p2[0] - p1[0], p2[1] - p1[1], p2[2] - p1[2]};
   const double dist = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
-  if (dist != 0.0) {
-    const double dot1 = n1[0] * d[0] + n1[1] * d[1] + n1[2] * d[2];
-    const double dot2 = n2[0] * d[0] + n2[1] * d[1] + n2[2] * d[2];
-    // Open3D swaps source and target when acos|a1| > acos|a2| with a = n.d/|d|. acos is decreasing and NaN
-    // above 1 (where the comparison is false), so that is |n1.d| < |n2.d| <= |d|: no acos and no division.
-    // Rounding makes the two differ only for cosines within a few 1e-16 of each other.
-    const double c1 = fabs(dot1), c2 = fabs(dot2);
-    const bool swap = c1 < c2 && c2 <= dist;
-    const double* u = swap ? n2 : n1;
-    const double* t = swap ? n1 : n2;
-    const double sign = swap ? -1.0 : 1.0;
-    // v = (sign*d) x u, normalised (by one reciprocal: Open3D divides, a difference of an ulp at most)
-    double v[3] = {sign * (d[1] * u[2] - d[2] * u[1]), sign * (d[2] * u[0] - d[0] * u[2]),
-                   sign * (d[0] * u[1] - d[1] * u[0])};
-    const double v_norm = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-    if (v_norm != 0.0) {
-      const double inv = 1.0 / v_norm;
-      for (int c = 0; c < 3; ++c) v[c] *= inv;
-      const double w[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
-      f0_y = w[0] * t[0] + w[1] * t[1] + w[2] * t[2];
-      f0_x = u[0] * t[0] + u[1] * t[1] + u[2] * t[2];
-      f1 = v[0] * t[0] + v[1] * t[1] + v[2] * t[2];
-      f2 = (swap ? -dot2 : dot1) / dist;
-    }
+  const double dot1 = n1[0] * d[0] + n1[1] * d[1] + n1[2] * d[2];
+  const double dot2 = n2[0] * d[0] + n2[1] * d[1] + n2[2] * d[2];
+  // Open3D swaps source and target when acos|a1| > acos|a2| with a = n.d/|d|. acos is decreasing and NaN
+  // above 1 (where the comparison is false), so that is |n1.d| < |n2.d| <= |d|: no acos and no division.
+  // Rounding makes the two differ only for cosines within a few 1e-16 of each other.
+  const double c1 = fabs(dot1), c2 = fabs(dot2);
+  const bool swap = (c1 < c2) & (c2 <= dist);
+  double u[3], t[3];
+  for (int c = 0; c < 3; ++c) {
+    const double a = n1[c], b = n2[c];  // loaded unconditionally, then selected: no branch
+    u[c] = swap ? b : a;
+    t[c] = swap ? a : b;
   }
-  bins[0] = fpfh_angle_bin(f0_y, f0_x);
-  bins[1] = fpfh_clamp_bin(kFpfhBins * (f1 + 1.0) * 0.5);
-  bins[2] = fpfh_clamp_bin(kFpfhBins * (f2 + 1.0) * 0.5);
+  const double sign = swap ? -1.0 : 1.0;
+  // v = (sign*d) x u, normalised (by one reciprocal: Open3D divides, a difference of an ulp at most)
+  double v[3] = {sign * (d[1] * u[2] - d[2] * u[1]), sign * (d[2] * u[0] - d[0] * u[2]),
+                 sign * (d[0] * u[1] - d[1] * u[0])};
+  const double v_norm = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  const double inv = 1.0 / v_norm;
+  for (int c = 0; c < 3; ++c) v[c] *= inv;
+  const double w[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+  // Zero distance or v = 0 give the zero feature, f0 = atan2(0, 1) (the division results are then unused).
+  const bool defined = (dist != 0.0) & (v_norm != 0.0);
+  f[0] = defined ? w[0] * t[0] + w[1] * t[1] + w[2] * t[2] : 0.0;
+  f[1] = defined ? u[0] * t[0] + u[1] * t[1] + u[2] * t[2] : 1.0;
+  f[2] = defined ? v[0] * t[0] + v[1] * t[1] + v[2] * t[2] : 0.0;
+  f[3] = defined ? (swap ? -dot2 : dot1) / dist : 0.0;
+}
+
+// The three bins of a pair feature f (fpfh_pair_features), given s = fpfh_angle_coordinate(f[0], f[1]).
+IAENET_HD void fpfh_feature_bins(const double* f, double s, int* bins) {
+  bins[0] = fpfh_angle_bin(s, f[0], f[1]);
+  bins[1] = fpfh_clamp_bin(kFpfhBins * (f[2] + 1.0) * 0.5);
+  bins[2] = fpfh_clamp_bin(kFpfhBins * (f[3] + 1.0) * 0.5);
+}
+
+IAENET_HD void fpfh_pair_bins(const double* p1, const double* n1, const double* p2, const double* n2, int* bins) {
+  double f[4];
+  fpfh_pair_features(p1, n1, p2, n2, f);
+  fpfh_feature_bins(f, fpfh_angle_coordinate(f[0], f[1]), bins);
+}
+
+// Adds one pair's bins to a histogram of counts.
+IAENET_HD void fpfh_count_bins(const int* bins, int* hist) {
+  ++hist[bins[0]];
+  ++hist[kFpfhBins + bins[1]];
+  ++hist[2 * kFpfhBins + bins[2]];
+}
+
+// SPFH values from the pair counts: each pair adds 100/pairs to a bin of each feature (zero without pairs).
+IAENET_HD void spfh_from_counts(const int* hist, int64_t pairs, double* spfh) {
+  const double incr = pairs > 0 ? 100.0 / static_cast<double>(pairs) : 0.0;
+  for (int b = 0; b < kFpfhDims; ++b) spfh[b] = hist[b] * incr;
 }
 
 IAENET_HD void load3(const float* src, double* dst) {
@@ -98,12 +132,9 @@ IAENET_HD void spfh_point(const float* points, const float* normals, int64_t i, 
     load3(normals + 3 * j, n2);
     int bins[3];
     fpfh_pair_bins(p1, n1, p2, n2, bins);
-    ++hist[bins[0]];
-    ++hist[kFpfhBins + bins[1]];
-    ++hist[2 * kFpfhBins + bins[2]];
+    fpfh_count_bins(bins, hist);
   }
-  const double incr = count > 1 ? 100.0 / static_cast<double>(count - 1) : 0.0;
-  for (int b = 0; b < kFpfhDims; ++b) spfh[b] = hist[b] * incr;
+  spfh_from_counts(hist, count - 1, spfh);
 }
 
 // FPFH of point i into out[0..33) from the SPFH table (N, 33): the neighbours' SPFH weighted by

@@ -13,8 +13,9 @@
 // Memory
 //   CPU : a uniform grid over the bounding box of `points`, stored as the points sorted by cell plus the
 //         occupied cells grouped into hashed rows: O(N) (20 bytes per point plus a few per occupied cell, and
-//         16 more per point while building), never a dense 3-D array; a 2k-key buffer per thread; 16 bytes
-//         per query to order separate queries by cell. No N x N or M x N buffer.
+//         16 more per point while building), never a dense 3-D array; a 2k-key buffer per thread; for self
+//         queries the candidates of one block of cells per thread (knn_block.h, 36 bytes per candidate);
+//         16 bytes per query to order separate queries by cell. No N x N or M x N buffer.
 //   CUDA: exact brute force by radix selection, one block per query: O(M k) scratch (8 bytes per entry for
 //         the final sort) plus the segmented sort's temporary storage. No M x N buffer.
 #pragma once

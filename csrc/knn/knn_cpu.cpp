@@ -1,4 +1,5 @@
-// Exact kNN on the CPU: a uniform grid (knn_grid.h) searched shell by shell around each query.
+// Exact kNN on the CPU: a uniform grid (knn_grid.h) searched shell by shell around each query. Self queries
+// first go through the block search (knn_block.h), which settles almost all of them; the rest come here.
 //
 // Shell s around the query's cell c is the set of cells at Chebyshev distance s from c. After shells 0..s
 // every unvisited cell lies beyond one of the faces of the (2s+1)^3 block around c, so no unvisited point is
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "knn/knn.h"
+#include "knn/knn_block.h"
 #include "knn/knn_grid.h"
 #include "knn/knn_math.h"
 
@@ -45,7 +47,7 @@ class QuerySearch {
       }
       visit_shell(q, c, s, margin);
       double bound;
-      if (!beyond_shell_bound(q, c, s, margin, &bound)) break;  // every cell visited
+      if (!grid_.beyond_block_bound(q, c, s, margin, &bound)) break;  // every cell visited
       if (keys_.size() >= static_cast<size_t>(k_) && kth_distance() < bound) break;
     }
     keep_best();
@@ -124,7 +126,7 @@ class QuerySearch {
   void scan_cell(const float* q, int64_t cell, int64_t x, int64_t y, int64_t z, double margin) {
     // Once k candidates are known, cells whose box lies entirely beyond the k-th distance are skipped.
     if (threshold_ != UINT64_MAX &&
-        cell_bound(q, x, y, z, margin) > static_cast<double>(knn_bits_dist(static_cast<uint32_t>(threshold_ >> 32))))
+        grid_.cell_bound(q, x, y, z, margin) > static_cast<double>(knn_bits_dist(static_cast<uint32_t>(threshold_ >> 32))))
       return;
     const int64_t* order = grid_.sorted_points().data();
     const float* xyz = grid_.sorted_xyz();
@@ -133,38 +135,6 @@ class QuerySearch {
       if (key < threshold_) keys_.push_back(key);
     }
     if (keys_.size() >= static_cast<size_t>(2 * k_)) keep_best();
-  }
-
-  // Lower bound on the computed squared distance from q to any point of cell (x, y, z).
-  double cell_bound(const float* q, int64_t x, int64_t y, int64_t z, double margin) const {
-    const int64_t cell[3] = {x, y, z};
-    double sum = 0.0;
-    for (int a = 0; a < 3; ++a) {
-      const double lo = grid_.origin(a) + static_cast<double>(cell[a]) * grid_.cell_size();
-      const double gap = std::max({lo - q[a], q[a] - (lo + grid_.cell_size()), 0.0});
-      sum += knn_face_bound(gap, margin);
-    }
-    return sum;
-  }
-
-  // Lower bound on the computed squared distance from q to any cell outside the block of shells 0..s.
-  // Returns false when no such cell exists.
-  bool beyond_shell_bound(const float* q, const int64_t c[3], int64_t s, double margin, double* bound) const {
-    bool any = false;
-    double best = HUGE_VAL;
-    for (int a = 0; a < 3; ++a) {
-      const double h = grid_.cell_size(), o = grid_.origin(a);
-      if (c[a] - s - 1 >= 0) {
-        any = true;
-        best = std::min(best, knn_face_bound(q[a] - (o + static_cast<double>(c[a] - s) * h), margin));
-      }
-      if (c[a] + s + 1 < grid_.dims(a)) {
-        any = true;
-        best = std::min(best, knn_face_bound(o + static_cast<double>(c[a] + s + 1) * h - q[a], margin));
-      }
-    }
-    *bound = best;
-    return any;
   }
 
   const UniformGrid& grid_;
@@ -191,8 +161,11 @@ std::vector<int64_t> queries_by_cell(const UniformGrid& grid, const float* queri
 
 void knn_cpu(const float* points, int64_t n, const float* queries, int64_t m, int64_t k, int64_t* idx, float* dist2) {
   if (m == 0) return;
-  const UniformGrid grid(points, n, target_occupancy(k));
-  const std::vector<int64_t> order = (queries == points && m == n) ? grid.sorted_points() : queries_by_cell(grid, queries, m);
+  const bool self = queries == points && m == n;
+  const UniformGrid grid(points, n, self ? block_target_occupancy(k) : target_occupancy(k));
+  // Self queries: the block search settles almost every point; the shell search finishes the rest.
+  const std::vector<int64_t> order = self ? knn_self_blocks(grid, k, idx, dist2)
+                                                                   : queries_by_cell(grid, queries, m);
 #ifdef _OPENMP
 #pragma omp parallel
 #endif
@@ -201,7 +174,7 @@ void knn_cpu(const float* points, int64_t n, const float* queries, int64_t m, in
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 64)
 #endif
-    for (int64_t j = 0; j < m; ++j) {
+    for (int64_t j = 0; j < static_cast<int64_t>(order.size()); ++j) {
       const int64_t i = order[j];
       search.run(queries + 3 * i, idx + i * k, dist2 + i * k);
     }

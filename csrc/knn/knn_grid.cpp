@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "knn/knn_math.h"
+
 namespace iaenet {
 namespace {
 
@@ -87,6 +89,35 @@ int64_t UniformGrid::find_row(int64_t y, int64_t z) const {
     if (r < 0 || row_keys_[r] == key) return r;
     s = (s + 1) & slot_mask_;
   }
+}
+
+bool UniformGrid::beyond_block_bound(const float* q, const int64_t c[3], int64_t s, double margin,
+                                     double* bound) const {
+  bool any = false;
+  double best = HUGE_VAL;
+  for (int a = 0; a < 3; ++a) {
+    if (c[a] - s - 1 >= 0) {
+      any = true;
+      best = std::min(best, knn_face_bound(q[a] - (origin_[a] + static_cast<double>(c[a] - s) * cell_), margin));
+    }
+    if (c[a] + s + 1 < dims_[a]) {
+      any = true;
+      best = std::min(best, knn_face_bound(origin_[a] + static_cast<double>(c[a] + s + 1) * cell_ - q[a], margin));
+    }
+  }
+  *bound = best;
+  return any;
+}
+
+double UniformGrid::cell_bound(const float* q, int64_t x, int64_t y, int64_t z, double margin) const {
+  const int64_t cell[3] = {x, y, z};
+  double sum = 0.0;
+  for (int a = 0; a < 3; ++a) {
+    const double lo = origin_[a] + static_cast<double>(cell[a]) * cell_;
+    const double gap = std::max({lo - q[a], q[a] - (lo + cell_), 0.0});
+    sum += knn_face_bound(gap, margin);
+  }
+  return sum;
 }
 
 int64_t UniformGrid::first_cell_from(int64_t row, int64_t x0) const {

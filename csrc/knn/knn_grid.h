@@ -29,6 +29,14 @@ class UniformGrid {
   // cell, which keeps the shell search exact: see knn_cpu.cpp).
   void cell_of(const float* p, int64_t cell[3]) const;
 
+  // Lower bound on the computed squared distance from q (in cell c) to any point outside the block of cells
+  // within Chebyshev distance s of c: the nearest block face with grid cells behind it (knn_face_bound).
+  // Returns false when no such cell exists.
+  bool beyond_block_bound(const float* q, const int64_t c[3], int64_t s, double margin, double* bound) const;
+
+  // Lower bound on the computed squared distance from q to any point of cell (x, y, z).
+  double cell_bound(const float* q, int64_t x, int64_t y, int64_t z, double margin) const;
+
   int64_t occupied_cells() const { return static_cast<int64_t>(cell_x_.size()); }
   int64_t rows() const { return static_cast<int64_t>(row_keys_.size()); }
   // Position of the row (y, z) in [0, rows()), or -1 when it holds no point.
