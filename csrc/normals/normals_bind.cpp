@@ -6,6 +6,7 @@
 
 #include "common/array.h"
 #include "common/cuda_support.h"
+#include "common/neighbour_lists.h"
 #include "normals/normals.h"
 
 namespace iaenet {
@@ -18,27 +19,19 @@ const double* camera_ptr(const OptCamera& camera) { return camera ? camera->data
 void normals_knn(py::handle points_obj, py::handle nbr_idx_obj, py::handle nbr_count_obj, const OptCamera& camera,
                  py::handle out_obj, std::intptr_t stream) {
   ArrayView points = view_array(points_obj, "points", stream);
-  ArrayView nbr_idx = view_array(nbr_idx_obj, "nbr_idx", stream);
   ArrayView out = view_array(out_obj, "out", stream);
   points.expect_dtype(DType::Float32).expect_shape({-1, 3}).expect_contiguous();
   const int64_t n = points.dim(0);
-  nbr_idx.expect_dtype(DType::Int64).expect_shape({n, -1}).expect_contiguous();
+  const NeighbourLists nbr = view_neighbour_lists(nbr_idx_obj, nbr_count_obj, n, stream);
   out.expect_dtype(DType::Float32).expect_shape({n, 3}).expect_contiguous().expect_writable();
-  const int64_t k = nbr_idx.dim(1);
-  std::optional<ArrayView> count;
-  if (!nbr_count_obj.is_none()) {
-    count = view_array(nbr_count_obj, "nbr_count", stream);
-    count->expect_dtype(DType::Int64).expect_shape({n}).expect_contiguous();
-  }
-  const int64_t* count_ptr = count ? count->ptr<int64_t>() : nullptr;
-  const bool cuda = count ? on_cuda("normals_knn", {&points, &nbr_idx, &*count, &out})
-                          : on_cuda("normals_knn", {&points, &nbr_idx, &out});
+  nbr.expect_device_of("normals_knn", points);
+  const bool cuda = on_cuda("normals_knn", {&points, &out});
   py::gil_scoped_release release;
   if (cuda) {
-    IAENET_CUDA_BRANCH("normals_knn", normals_knn_cuda(points.ptr<float>(), n, nbr_idx.ptr<int64_t>(), k, count_ptr,
+    IAENET_CUDA_BRANCH("normals_knn", normals_knn_cuda(points.ptr<float>(), n, nbr.idx_ptr(), nbr.k(), nbr.count_ptr(),
                                                        camera_ptr(camera), out.ptr<float>(), stream));
   } else {
-    normals_knn_cpu(points.ptr<float>(), n, nbr_idx.ptr<int64_t>(), k, count_ptr, camera_ptr(camera),
+    normals_knn_cpu(points.ptr<float>(), n, nbr.idx_ptr(), nbr.k(), nbr.count_ptr(), camera_ptr(camera),
                     out.ptr<float>());
   }
 }
