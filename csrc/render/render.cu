@@ -30,13 +30,7 @@ __global__ void shade_kernel(const float* __restrict__ points, const float* __re
                              const int64_t* __restrict__ zbuf, float* __restrict__ image, int64_t size) {
   const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (p >= size) return;
-  const int64_t key = zbuf[p];
-  if (key == kRenderEmptyKey) {
-    image[p] = kRenderBackground;
-  } else {
-    const int64_t i = key & 0xffffffffLL;
-    image[p] = render_shade(camera, points + 3 * i, normals + 3 * i);
-  }
+  image[p] = render_pixel(camera, points, normals, zbuf[p]);
 }
 
 }  // namespace

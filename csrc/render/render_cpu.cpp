@@ -49,15 +49,7 @@ void render_cpu(const float* points, const float* normals, int64_t n, const Rend
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (parallel_pixels)
 #endif
-  for (int64_t p = 0; p < size; ++p) {
-    const int64_t key = zbuf[p];
-    if (key == kRenderEmptyKey) {
-      image[p] = kRenderBackground;
-    } else {
-      const int64_t i = key & 0xffffffffLL;
-      image[p] = render_shade(camera, points + 3 * i, normals + 3 * i);
-    }
-  }
+  for (int64_t p = 0; p < size; ++p) image[p] = render_pixel(camera, points, normals, zbuf[p]);
 }
 
 }  // namespace iaenet

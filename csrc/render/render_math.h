@@ -134,4 +134,11 @@ IAENET_HD void render_splat_point(const RenderCamera& c, const float* points, co
   }
 }
 
+// The value of one image pixel from its z-buffer key: the background, or the shade of the point that won it.
+IAENET_HD float render_pixel(const RenderCamera& c, const float* points, const float* normals, int64_t key) {
+  if (key == kRenderEmptyKey) return kRenderBackground;
+  const int64_t i = key & 0xffffffffLL;
+  return render_shade(c, points + 3 * i, normals + 3 * i);
+}
+
 }  // namespace iaenet
