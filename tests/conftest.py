@@ -36,3 +36,15 @@ def metric_reference() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` compare the CUDA paths with the CPU ones; they need a CUDA build and a device."""
+    from iaenet.ops import cuda_available
+
+    if cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA build and a CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

@@ -2,13 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available
 from iaenet.ops._ext import ext
 from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors, fpfh_reference
 from iaenet.ops.normals import estimate_normals_reference
 from _feature_inputs import FakeCudaArray, smooth_cloud, valid_points
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def _open3d_normals(pts, k=30):
@@ -184,7 +181,7 @@ def test_cuda_array_on_cpu_only_build_is_refused():
         ext().fpfh(*[FakeCudaArray(a) for a in arrays[:3]], None, FakeCudaArray(arrays[3]))
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng, mvtec_dev):
     import tifffile
 

@@ -2,10 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available, farthest_point_sample
+from iaenet.ops import farthest_point_sample
 from iaenet.ops.sampling import farthest_point_sample_reference
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 @pytest.mark.parametrize("n,s", [(1, 1), (50, 50), (2000, 64), (20000, 400)])
@@ -70,7 +68,7 @@ def test_non_contiguous_and_float64_are_converted(rng):
     )
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng):
     pts = rng.normal(size=(20000, 3)).astype(np.float32)
     got = farthest_point_sample(torch.from_numpy(pts).cuda(), 400, start=7)

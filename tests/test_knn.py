@@ -3,11 +3,8 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from iaenet.ops import cuda_available
 from iaenet.ops._ext import ext
 from iaenet.ops.neighbours import knn, knn_reference
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def assert_same(got, want):
@@ -178,7 +175,7 @@ def test_extension_checks_its_arguments():
         ext().knn(pts, pts, idx, dist2)
 
 
-@cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize("n,m,k", [(20000, None, 30), (20000, 400, 500), (3000, None, 3000), (5, 3, 5)])
 def test_cuda_matches_cpu(rng, n, m, k):
     pts = rng.normal(size=(n, 3)).astype(np.float32)
@@ -189,7 +186,7 @@ def test_cuda_matches_cpu(rng, n, m, k):
     assert_same((got[0].cpu().numpy(), got[1].cpu().numpy()), knn(pts, k, queries))
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_and_cpu_arrays_do_not_mix(rng):
     pts = torch.from_numpy(rng.random((50, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="queries"):

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available
 from iaenet.ops._ext import ext
 from iaenet.ops.normals import (
     estimate_normals,
@@ -11,8 +10,6 @@ from iaenet.ops.normals import (
     normals_from_neighbors,
 )
 from _feature_inputs import FakeCudaArray, angle_between, smooth_cloud, valid_points
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def _kdtree_neighbours(pts, k):
@@ -216,7 +213,7 @@ def test_cuda_array_on_cpu_only_build_is_refused():
         ext().normals_grid(FakeCudaArray(torch.zeros(4, 4, 3)), 1, None, FakeCudaArray(torch.zeros(4, 4, 3)))
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng, mvtec_dev):
     import tifffile
 

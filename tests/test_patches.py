@@ -2,10 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available
 from iaenet.ops.patches import group_patches, group_patches_reference
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def real_points(root) -> np.ndarray:
@@ -88,7 +85,7 @@ def test_non_finite_points_are_rejected():
         group_patches(pts)
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng):
     pts = rng.normal(size=(20000, 3)).astype(np.float32)
     centres, patches = group_patches(torch.from_numpy(pts).cuda())

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available
 from iaenet.ops.render import (
     SENSOR_CAMERA,
     PinholeCamera,
@@ -10,8 +9,6 @@ from iaenet.ops.render import (
     render_pinhole,
     render_reference,
 )
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def _cloud(rng, n):
@@ -162,7 +159,7 @@ def test_bad_grid_and_camera():
         PinholeCamera.fit(pts, rotation=np.ones((3, 3)))
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng):
     pts, nrm = _cloud(rng, 20000)
     for cam_kwargs in (dict(), dict(radius=3, splat="disc")):

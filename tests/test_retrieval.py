@@ -2,11 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.ops import cuda_available, restricted_knn
+from iaenet.ops import restricted_knn
 from iaenet.ops._ext import ext
 from iaenet.ops.retrieval import restricted_knn_reference
-
-cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA build and a CUDA device")
 
 
 def random_csr(rng, bank_rows: int, patches: int, lo: int = 1, hi: int = 30):
@@ -147,7 +145,7 @@ def test_bad_input(args, err, match):
         restricted_knn(*args)
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_matches_cpu(rng):
     bank = rng.standard_normal((3000, 153)).astype(np.float32)
     indptr, rows = random_csr(rng, 3000, 400, 20, 60)
@@ -161,7 +159,7 @@ def test_cuda_matches_cpu(rng):
     np.testing.assert_array_equal(dist_c.cpu().numpy(), dist2)
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_k_limit_and_shortage(rng):
     bank = torch.randn(100, 8, device="cuda")
     indptr = torch.tensor([0, 100], device="cuda")
