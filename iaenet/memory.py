@@ -38,9 +38,12 @@ import torch.nn.functional as F
 
 from iaenet.experts.omp import omp_reconstruct
 from iaenet.experts.tensor_files import load_tensors, save_tensors
-from iaenet.ops.retrieval import restricted_knn
+from iaenet.ops.retrieval import BankProjection, restricted_knn
 
 MODEL_KIND = "iaenet.dual_memory_bank"
+# Pruning pays when the prune_dims axes hold this share of M2D's variance; real features hold ~0.9 at 16 axes,
+# isotropic ones ~16 / D, for which the dense search is faster (docs/memory.md).
+PRUNE_MIN_EXPLAINED = 0.5
 STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -55,14 +58,17 @@ class MemoryConfig:
     k_cells: int = 5             # k2: M2D neighbours per test cell
     omp_atoms: int = 3           # non-zeros of the OMP reconstruction
     storage_dtype: str = "float32"  # "float16" halves M3D/M2D in memory and on disk
+    prune_dims: int = 16         # principal axes of M2D for the exact pruning of the CPU M2D search; 0: dense
 
     def __post_init__(self) -> None:
         for name in ("image_size", "cells", "k_patches", "k_cells", "omp_atoms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if isinstance(self.widen, bool) or not isinstance(self.widen, int) or self.widen < 0:
-            raise ValueError(f"widen: expected an int >= 0, got {self.widen!r}")
+        for name in ("widen", "prune_dims"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
         if self.image_size % self.cells:
             raise ValueError(f"cells: {self.cells} must divide image_size {self.image_size}")
         if self.omp_atoms > self.k_cells:
@@ -247,7 +253,7 @@ class DualMemoryBank:
                              f"{m2d.shape[1]}")
         queries = cell_features[scored].contiguous()
         idx, _ = restricted_knn(m2d, self.indptr, self.rows, neighbours.flatten(), queries, cfg.k_cells,
-                                check_bank=False)
+                                check_bank=False, projection=self._projection())
         recon = omp_reconstruct(queries, m2d[idx], cfg.omp_atoms)
         cell_scores = torch.zeros(cfg.cells ** 2, dtype=torch.float32, device=self.device)
         cell_scores[scored] = (queries - recon).norm(dim=1)
@@ -318,6 +324,18 @@ class DualMemoryBank:
         if "m2d" not in self._work:
             self._work["m2d"] = self.m2d.to(torch.float32).contiguous()
         return self._work["m2d"]
+
+    def _projection(self) -> BankProjection | None:
+        """M2D's principal axes for the pruned CPU search, when configured, on the CPU and worth it."""
+        if "projection" not in self._work:
+            m2d, dims = self._m2d_float32(), self.config.prune_dims
+            projection = None
+            if dims and m2d.device.type == "cpu" and dims < m2d.shape[1]:
+                projection = BankProjection.fit(m2d, dims)
+                if projection.explained < PRUNE_MIN_EXPLAINED:
+                    projection = None
+            self._work["projection"] = projection
+        return self._work["projection"]
 
     def _index(self):
         """The exact faiss index over M3D: GPU when faiss has GPU support and the bank is on CUDA."""

@@ -285,8 +285,33 @@ def test_bad_inputs(rng):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"cells": 27}, "must divide"), ({"widen": -1}, "widen"), ({"k_cells": 2}, "omp_atoms"),
-    ({"storage_dtype": "int8"}, "storage_dtype"), ({"k_patches": 0}, "k_patches"),
+    ({"storage_dtype": "int8"}, "storage_dtype"), ({"k_patches": 0}, "k_patches"), ({"prune_dims": -1}, "prune_dims"),
 ])
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MemoryConfig(**kwargs)
+
+
+def test_pruned_m2d_search_gives_the_dense_scores(rng):
+    # Cell features near a low-dimensional subspace (like real CNN + FPFH features): the bank prunes its CPU M2D
+    # search by projected bounds, and the scores equal those of the dense search bit for bit.
+    mix = rng.standard_normal((4, 24))
+
+    def structured(scan):
+        latents, patch_idx, pixel_index, _ = scan
+        features = rng.standard_normal((G * G, 4)) @ mix + 0.05 * rng.standard_normal((G * G, 24))
+        return latents, patch_idx, pixel_index, features.astype(np.float32)
+
+    scans = [structured(synthetic_scan(rng)) for _ in range(4)]
+    banks = [DualMemoryBank(MemoryConfig(prune_dims=dims)) for dims in (6, 0)]
+    for bank in banks:
+        for scan in scans[:3]:
+            bank.add_scan(*scan)
+    assert banks[0]._projection() is not None and banks[1]._projection() is None
+    pruned, dense = (bank.score(*scans[3]) for bank in banks)
+    np.testing.assert_array_equal(pruned.cell_neighbours, dense.cell_neighbours)
+    np.testing.assert_array_equal(pruned.point_scores, dense.point_scores)
+    # Isotropic features: the axes explain little, so the bank keeps the dense search.
+    isotropic = DualMemoryBank(MemoryConfig(prune_dims=6))
+    isotropic.add_scan(*synthetic_scan(rng))
+    assert isotropic._projection() is None

@@ -28,6 +28,18 @@ namespace iaenet {
 void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
                    const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k, int64_t* idx,
                    float* dist2, bool portable = false);
+
+// The same search and results, bit for bit, with exact pruning (retrieval_pruned_cpu.cpp): most candidates are
+// ruled out by a lower bound on their distance from a p-dimensional projection, and only the others get the full
+// D-dimensional distance.
+//   proj_bank    : (R, p) float32, row i = V^T (bank[i] - m)       V: (D, p) orthonormal columns (to float32
+//   proj_queries : (C, p) float32, row i = V^T (queries[i] - m)    rounding), m: any centre, |m| = centre_length
+// Results are exact only when the projections are such (the Python layer builds them; iaenet.ops.retrieval).
+// Extra memory: 4 (p + 3) U bytes for the projected candidates and their norms, 16 U bytes of bounds per thread.
+void retrieval_pruned_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
+                          const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k,
+                          int64_t* idx, float* dist2, const float* proj_bank, const float* proj_queries, int64_t p,
+                          double centre_length, bool portable = false);
 #ifdef IAENET_WITH_CUDA
 void retrieval_cuda(const float* bank, int64_t r, int64_t d, const int64_t* indptr, const int64_t* rows,
                     const int64_t* patches, int64_t q, const float* queries, int64_t c, int64_t k, int64_t* idx,

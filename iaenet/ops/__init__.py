@@ -9,10 +9,11 @@ from iaenet.ops.neighbours import knn
 from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
 from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
-from iaenet.ops.retrieval import restricted_knn
+from iaenet.ops.retrieval import BankProjection, restricted_knn
 from iaenet.ops.sampling import farthest_point_sample
 
 __all__ = [
+    "BankProjection",
     "PinholeCamera",
     "cuda_available",
     "estimate_normals",
