@@ -12,6 +12,7 @@ void bind_normals(py::module_& m);
 void bind_fpfh(py::module_& m);
 void bind_retrieval(py::module_& m);
 void bind_render(py::module_& m);
+void bind_omp(py::module_& m);
 }  // namespace iaenet
 
 PYBIND11_MODULE(_C, m) {
@@ -24,4 +25,5 @@ PYBIND11_MODULE(_C, m) {
   iaenet::bind_fpfh(m);
   iaenet::bind_retrieval(m);
   iaenet::bind_render(m);
+  iaenet::bind_omp(m);
 }

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iaenet.experts.omp import omp_reconstruct
 from iaenet.experts.tensor_files import load_tensors, save_tensors
+from iaenet.ops.reconstruct import MAX_ATOMS, omp_residuals
 from iaenet.ops.retrieval import BankProjection, restricted_knn
 
 MODEL_KIND = "iaenet.dual_memory_bank"
@@ -71,6 +71,8 @@ class MemoryConfig:
                 raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
         if self.image_size % self.cells:
             raise ValueError(f"cells: {self.cells} must divide image_size {self.image_size}")
+        if self.k_cells > MAX_ATOMS:
+            raise ValueError(f"k_cells: at most {MAX_ATOMS} M2D neighbours per cell, got {self.k_cells}")
         if self.omp_atoms > self.k_cells:
             raise ValueError(f"omp_atoms: {self.omp_atoms} atoms need k_cells >= {self.omp_atoms}, got {self.k_cells}")
         if self.storage_dtype not in STORAGE_DTYPES:
@@ -253,10 +255,9 @@ class DualMemoryBank:
                              f"{m2d.shape[1]}")
         queries = cell_features[scored].contiguous()
         idx, _ = restricted_knn(m2d, self.indptr, self.rows, neighbours.flatten(), queries, cfg.k_cells,
-                                check_bank=False, projection=self._projection())
-        recon = omp_reconstruct(queries, m2d[idx], cfg.omp_atoms)
+                                check_finite=False, projection=self._projection())
         cell_scores = torch.zeros(cfg.cells ** 2, dtype=torch.float32, device=self.device)
-        cell_scores[scored] = (queries - recon).norm(dim=1)
+        cell_scores[scored] = omp_residuals(m2d, queries, idx, cfg.omp_atoms, check_finite=False)
         cell_map = cell_scores.reshape(cfg.cells, cfg.cells)
         point_scores = _read_at_pixels(cell_map, pixels, cfg.image_size)
         result = MemoryScores(point_scores=point_scores, object_score=float(point_scores.max()),

@@ -286,6 +286,7 @@ def test_bad_inputs(rng):
 @pytest.mark.parametrize("kwargs,match", [
     ({"cells": 27}, "must divide"), ({"widen": -1}, "widen"), ({"k_cells": 2}, "omp_atoms"),
     ({"storage_dtype": "int8"}, "storage_dtype"), ({"k_patches": 0}, "k_patches"), ({"prune_dims": -1}, "prune_dims"),
+    ({"k_cells": 17}, "k_cells"),
 ])
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -31,7 +31,7 @@ def kernel(bank, indptr, rows, patches, queries, k, projection=None, portable=Fa
         ext().retrieval(bank, indptr, rows, patches, queries, idx, dist2, 0, portable)
     else:
         ext().retrieval(bank, indptr, rows, patches, queries, idx, dist2, 0, portable, projection.rows,
-                        projection.project(queries), float(projection.centre.norm()))
+                        projection.project(queries), float(np.linalg.norm(projection.centre)))
     return idx, dist2
 
 
@@ -58,7 +58,7 @@ def test_pruning_engages_on_structured_features(rng):
     assert projection.explained > 0.8
     _, dist2 = kernel(bank, indptr, rows, patches, queries, 5)
     cand = np.unique(np.concatenate([rows[indptr[p]:indptr[p + 1]] for p in patches]))
-    pq, pb = projection.project(queries).numpy(), projection.rows.numpy()[cand]
+    pq, pb = projection.project(queries), projection.rows[cand]
     bound = ((pq[:, None, :] - pb[None]) ** 2).sum(-1)
     assert (bound > dist2[:, -1:] * 1.01).mean() > 0.5
 
@@ -73,6 +73,20 @@ def test_ties_and_duplicates_resolve_like_the_dense_path(rng):
     dense = kernel(bank, indptr, rows, np.array([0, 1]), queries, 4)
     assert_same_bits(kernel(bank, indptr, rows, np.array([0, 1]), queries, 4, projection), dense)
     assert (dense[1][:7, :3] == 0).all()
+
+
+def test_many_zero_rows_tie_at_distance_zero(rng):
+    # The 2D expert's empty cells have all-zero features: a zero query ties with every zero row at distance 0 and
+    # takes the lowest rows; the pruned path must find exactly those (it stops scanning past its k-th row).
+    bank, indptr, rows, patches, queries = scene(rng, 40)
+    bank[rng.choice(len(bank), 400, replace=False)] = 0
+    queries[::3] = 0
+    projection = BankProjection.fit(bank, 8)
+    for k in (1, 5):
+        dense = kernel(bank, indptr, rows, patches, queries, k)
+        assert (dense[1][::3] == 0).all()
+        for portable in (False, True):
+            assert_same_bits(kernel(bank, indptr, rows, patches, queries, k, projection, portable), dense)
 
 
 def test_fewer_candidates_than_k(rng):
@@ -93,9 +107,7 @@ def test_huge_values_fall_back_to_the_dense_path(rng):
     bank[3] *= np.float32(3e19)
     indptr, rows = np.array([0, 6], np.int64), np.arange(6, dtype=np.int64)
     fitted = BankProjection.fit(np.delete(bank, 3, axis=0), 3)  # the axes of the sane rows
-    projection = BankProjection(fitted.basis, fitted.centre,
-                                BankProjection._project(torch.from_numpy(bank), fitted.centre, fitted.basis),
-                                fitted.explained)
+    projection = BankProjection(fitted.basis, fitted.centre, fitted.project(bank), fitted.explained)
     pruned = kernel(bank, indptr, rows, np.array([0]), queries, 6, projection)
     assert_same_bits(pruned, kernel(bank, indptr, rows, np.array([0]), queries, 6))
 
@@ -104,12 +116,13 @@ def test_bank_projection_fit(rng):
     bank = clustered(rng, 500, 40)
     p = BankProjection.fit(bank, 8)
     assert p.basis.shape == (40, 8) and p.rows.shape == (500, 8) and p.dims == 8
-    gram = p.basis.double().T @ p.basis.double()
-    assert float((gram - torch.eye(8, dtype=torch.float64)).abs().max()) <= 2 * 2.0 ** -24
+    gram = p.basis.astype(np.float64).T @ p.basis.astype(np.float64)
+    assert np.abs(gram - np.eye(8)).max() <= 2 * 2.0 ** -24
     assert 0.5 < p.explained <= 1.0
-    np.testing.assert_allclose(p.project(bank[:5]).numpy(), p.rows[:5].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(p.project(bank[:5]), p.rows[:5], rtol=1e-6, atol=1e-6)
     again = BankProjection.fit(torch.from_numpy(bank), 8)  # torch input, same axes
-    assert torch.equal(again.basis, p.basis) and torch.equal(again.rows, p.rows)
+    np.testing.assert_array_equal(again.basis, p.basis)
+    np.testing.assert_array_equal(again.rows, p.rows)
     isotropic = BankProjection.fit(rng.standard_normal((4000, 64)).astype(np.float32), 8)
     assert isotropic.explained < 0.25
 

@@ -129,25 +129,28 @@ class GroupSearch {
                     bounds_.data(), stride_, minima_.data(), minima_stride_);
   }
 
-  // The probe: every candidate whose bound is at most the k-th smallest of the query's run minima (those minima
-  // belong to distinct candidates, so at least k candidates qualify; they lie in the runs whose minima reach that
-  // far), evaluated exactly. The probed candidates leave the bound buffer (NaN never passes a test again).
+  // The probe: the first k candidates (in bank row order) whose bound is at most the k-th smallest of the
+  // query's run minima (those minima belong to distinct candidates, so at least k candidates qualify; they lie in
+  // the runs whose minima reach that far), evaluated exactly: a first k-th distance. Taking the first k, not all
+  // of them, bounds the work when many candidates tie (e.g. the all-zero features of empty cells). The probed
+  // candidates leave the bound buffer (NaN never passes a test again).
   void probe() {
     const int64_t u = static_cast<int64_t>(cand_.rows.size()), run = kBoundRun * kBoundLanes;
     for (int t = 0; t < nq_; ++t) {
       const float* minima = minima_.data() + t * minima_stride_;
       const float limit = kth_smallest(minima, minima_stride_);
       float* bounds = bounds_.data() + t * stride_;
-      for (int64_t first = 0; first < u; first += run) {
+      int64_t taken = 0;
+      for (int64_t first = 0; first < u && taken < k_; first += run) {
         if (!reaches(minima + first / kBoundRun, limit)) continue;
         const int64_t m = kernels_.at_most(bounds + first, std::min(run, u - first), limit, positions_.data());
-        for (int64_t i = 0; i < m; ++i) {
+        for (int64_t i = 0; i < m && taken < k_; ++i, ++taken) {
           queue(t, first + positions_[i]);
           bounds[first + positions_[i]] = std::numeric_limits<float>::quiet_NaN();
         }
       }
-      flush();
     }
+    flush();
   }
 
   // Whether any of the 8 lane minima of a run is <= limit.
@@ -158,19 +161,28 @@ class GroupSearch {
   }
 
   // Pass 2, run by run: within a run each query's threshold is fixed (a looser threshold only evaluates more), and
-  // it follows the k-th distance down between runs. Runs whose lane minima all exceed it are skipped whole.
+  // it follows the k-th distance down between runs. Runs whose lane minima all exceed it are skipped whole. Once
+  // a query's k-th distance is 0, only a tie with a lower bank row can still enter, so its scan ends at the
+  // position of its k-th row.
   void refine() {
     const int64_t u = static_cast<int64_t>(cand_.rows.size()), run = kBoundRun * kBoundLanes;
     for (int64_t first = 0; first < u; first += run) {
       for (int t = 0; t < nq_; ++t) {
+        const int64_t n = std::min(run, scan_end(t) - first);
         const float limit = threshold(t);
-        if (!reaches(minima_.data() + t * minima_stride_ + first / kBoundRun, limit)) continue;
-        const int64_t m = kernels_.at_most(bounds_.data() + t * stride_ + first, std::min(run, u - first), limit,
-                                           positions_.data());
+        if (n <= 0 || !reaches(minima_.data() + t * minima_stride_ + first / kBoundRun, limit)) continue;
+        const int64_t m = kernels_.at_most(bounds_.data() + t * stride_ + first, n, limit, positions_.data());
         for (int64_t i = 0; i < m; ++i) queue(t, first + positions_[i]);
       }
       flush();
     }
+  }
+
+  // One past the last candidate position that can still enter query t's top k.
+  int64_t scan_end(int t) const {
+    const float kth = best_d_[t * k_ + k_ - 1];
+    if (kth > 0.0f) return static_cast<int64_t>(cand_.rows.size());
+    return std::lower_bound(cand_.rows.begin(), cand_.rows.end(), best_row_[t * k_ + k_ - 1]) - cand_.rows.begin();
   }
 
   float kth_smallest(const float* v, int64_t n) { return kth_smallest_of(v, n, k_, smallest_.data()); }

@@ -9,6 +9,7 @@ from iaenet.ops.neighbours import knn
 from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
 from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
+from iaenet.ops.reconstruct import omp_residuals
 from iaenet.ops.retrieval import BankProjection, restricted_knn
 from iaenet.ops.sampling import farthest_point_sample
 
@@ -24,6 +25,7 @@ __all__ = [
     "group_patches",
     "knn",
     "normals_from_neighbors",
+    "omp_residuals",
     "render_organized",
     "render_pinhole",
     "restricted_knn",

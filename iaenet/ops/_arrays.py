@@ -15,7 +15,7 @@ try:  # torch is a dependency, but keep the numpy path importable without it
 except ImportError:  # pragma: no cover
     torch = None
 
-_NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
 
 
 def is_torch(x: Any) -> bool:
@@ -26,17 +26,19 @@ def is_cuda(x: Any) -> bool:
     return is_torch(x) and x.is_cuda
 
 
-def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None):
-    """Returns `x` as a C-contiguous float32 numpy array or torch tensor, checked for shape and finiteness."""
+def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None,
+                   check_finite: bool = True):
+    """Returns `x` as a C-contiguous float32 numpy array or torch tensor, checked for shape and (unless
+    check_finite is False: a caller that validated it once) finiteness."""
     if is_torch(x):
         x = x.detach().to(torch.float32).contiguous()
-        finite = bool(torch.isfinite(x).all())
+        finite = not check_finite or bool(torch.isfinite(x).all())
     else:
         try:
             x = np.ascontiguousarray(x, dtype=np.float32)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{name}: expected a numeric array, got {type(x).__name__}") from err
-        finite = bool(np.isfinite(x).all())
+        finite = not check_finite or bool(np.isfinite(x).all())
     _check_shape(x, name, ndim, last_dim)
     if not finite:
         bad = np.argwhere(~np.isfinite(to_numpy(x)))[0]

@@ -28,81 +28,73 @@ class BankProjection:
     """The leading principal axes of a bank, for exact pruning in `restricted_knn` (CPU).
 
     basis: (D, p) float32 orthonormal columns; centre: (D,) float32; rows: (R, p) float32, the bank projected
-    ((bank - centre) @ basis); explained: share of the bank's variance along the p axes (0..1).
+    ((bank - centre) @ basis); explained: share of the bank's variance along the p axes (0..1). numpy arrays.
     Distances in the projection never exceed the true ones, so a candidate whose projected distance exceeds a
     query's current k-th distance (plus a rounding allowance) cannot be among its k nearest. Pruning pays when
     the axes hold most of the variance (real CNN/FPFH features: ~0.9 for p = 16); for isotropic data (explained
     ~ p / D) nearly nothing is pruned and the dense path is faster.
     """
 
-    basis: "torch.Tensor"
-    centre: "torch.Tensor"
-    rows: "torch.Tensor"
+    basis: np.ndarray
+    centre: np.ndarray
+    rows: np.ndarray
     explained: float
 
     @classmethod
     def fit(cls, bank, dims: int = 16, max_rows: int = 8192) -> "BankProjection":
         """Principal axes from at most `max_rows` evenly strided rows of `bank` (R, D) (float64 covariance and
         eigendecomposition; deterministic), and the whole bank projected. dims: p in 1..D."""
-        import torch
-
-        bank_t = _as_float_unchecked(bank, "bank")
-        bank_t = torch.as_tensor(bank_t).cpu()
-        r, d = bank_t.shape
+        x = to_numpy(as_float_array(bank, "bank", ndim=2, check_finite=False))
+        r, d = x.shape
         dims = check_int(dims, "dims", minimum=1)
         if r == 0 or dims > d:
             raise ValueError(f"dims: expected 1..D = {d} axes of a non-empty bank, got {dims} for {r} rows")
-        sample = bank_t[::max(1, -(-r // check_int(max_rows, "max_rows", minimum=1)))].to(torch.float64)
-        centre = sample.mean(dim=0)
+        sample = x[::max(1, -(-r // check_int(max_rows, "max_rows", minimum=1)))].astype(np.float64)
+        centre = sample.mean(axis=0)
         centred = sample - centre
-        values, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending
-        basis = vectors[:, -dims:].flip(1).to(torch.float32).contiguous()
-        error = (basis.double().T @ basis.double() - torch.eye(dims, dtype=torch.float64)).abs().max()
-        if float(error) > _ORTHONORMAL_ULPS * 2.0 ** -24:
-            raise ValueError(f"bank: its principal axes are not orthonormal in float32 (error {float(error):.3g}); "
+        values, vectors = np.linalg.eigh(centred.T @ centred)  # ascending
+        basis = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
+        error = np.abs(basis.astype(np.float64).T @ basis.astype(np.float64) - np.eye(dims)).max()
+        if error > _ORTHONORMAL_ULPS * 2.0 ** -24:
+            raise ValueError(f"bank: its principal axes are not orthonormal in float32 (error {error:.3g}); "
                              "the bank may hold values too large for float32 arithmetic")
-        total = float(values.clamp(min=0).sum())
-        explained = float(values[-dims:].clamp(min=0).sum()) / total if total > 0 else 1.0
-        centre = centre.to(torch.float32)
-        return cls(basis=basis, centre=centre, rows=cls._project(bank_t, centre, basis), explained=explained)
-
-    def check_fitted_on(self, bank) -> None:
-        """ValueError unless `bank` has the fitted shape and a few of its rows (evenly spaced) project onto the
-        stored ones: pruning with another bank's projection would not be exact."""
-        import torch
-
-        r, d = self.rows.shape[0], self.basis.shape[0]
-        if tuple(bank.shape) != (r, d):
-            raise ValueError(f"projection: fitted on a bank of shape ({r}, {d}), not this one {tuple(bank.shape)}")
-        probe = torch.linspace(0, r - 1, min(r, 8)).long()
-        rows = torch.as_tensor(bank[probe.numpy()] if not is_torch(bank) else bank[probe.to(bank.device)]).cpu()
-        if not torch.allclose(self._project(rows.to(torch.float32), self.centre, self.basis), self.rows[probe],
-                              rtol=1e-4, atol=1e-5):
-            raise ValueError("projection: its rows are not the projections of this bank's rows; fit it on this bank")
+        total = float(np.clip(values, 0, None).sum())
+        explained = float(np.clip(values[-dims:], 0, None).sum()) / total if total > 0 else 1.0
+        centre = centre.astype(np.float32)
+        return cls(basis=basis, centre=centre, rows=_project(x, centre, basis), explained=explained)
 
     @property
     def dims(self) -> int:
         return int(self.basis.shape[1])
 
-    def project(self, x) -> "torch.Tensor":
-        """(n, D) float rows -> (n, p) float32 on the CPU."""
-        import torch
+    def project(self, x) -> np.ndarray:
+        """(n, D) float rows -> (n, p) float32 numpy."""
+        return _project(to_numpy(as_float_array(x, "x", ndim=2, check_finite=False)), self.centre, self.basis)
 
-        return self._project(torch.as_tensor(_as_float_unchecked(x, "x")).cpu(), self.centre, self.basis)
+    def check_fitted_on(self, bank) -> None:
+        """ValueError unless `bank` has the fitted shape and a few of its rows (evenly spaced) project onto the
+        stored ones: pruning with another bank's projection would not be exact."""
+        r, d = self.rows.shape[0], self.basis.shape[0]
+        if tuple(bank.shape) != (r, d):
+            raise ValueError(f"projection: fitted on a bank of shape ({r}, {d}), not this one {tuple(bank.shape)}")
+        probe = np.linspace(0, r - 1, min(r, 8)).astype(np.int64)
+        rows = to_numpy(bank[probe] if not is_cuda(bank) else bank[probe].cpu())
+        if not np.allclose(_project(rows, self.centre, self.basis), self.rows[probe], rtol=1e-4, atol=1e-5):
+            raise ValueError("projection: its rows are not the projections of this bank's rows; fit it on this bank")
 
-    @staticmethod
-    def _project(x, centre, basis):
-        return ((x - centre) @ basis).contiguous()
+
+def _project(x: np.ndarray, centre: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray((x.astype(np.float32, copy=False) - centre) @ basis, dtype=np.float32)
 
 
-def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_bank: bool = True,
+def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_finite: bool = True,
                    projection: BankProjection | None = None):
     """The k nearest bank rows of each query among the rows referenced by the selected patches.
 
     bank: (R, D) float rows (numpy, or torch on CPU/CUDA). indptr: (M + 1,) int CSR offsets, rows: (indptr[M],)
     int bank rows of each of the M patches (patch p owns rows[indptr[p]:indptr[p+1]]). patches: (Q,) int
     selected patch ids in [0, M), duplicates allowed. queries: (C, D) float. k: neighbours per query.
-    check_bank: check `bank` for NaN/inf (O(R*D)); a caller that validated its bank once may skip it.
+    check_finite: check `bank` and `queries` for NaN/inf (O(R*D)); a caller that validated them may skip it.
     projection: `BankProjection.fit(bank)` (fitted on this very bank) to prune candidates on the CPU path; the
     results are the same bits as without it. Ignored for CUDA tensors (the CUDA path is dense).
     Returns (idx, dist2): (C, k) int64 bank rows, nearest first, and (C, k) float32 squared Euclidean
@@ -110,8 +102,8 @@ def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_bank: 
     ValueError when the arguments disagree, hold NaN/inf, index out of range, or the selected patches
     reference fewer than k distinct rows.
     """
-    queries = as_float_array(queries, "queries", ndim=2)
-    bank = as_float_array(bank, "bank", ndim=2) if check_bank else _as_float_unchecked(bank, "bank")
+    queries = as_float_array(queries, "queries", ndim=2, check_finite=check_finite)
+    bank = as_float_array(bank, "bank", ndim=2, check_finite=check_finite)
     indptr = as_index_array(indptr, "indptr", ndim=1)
     rows = as_index_array(rows, "rows", ndim=1)
     patches = as_index_array(patches, "patches", ndim=1)
@@ -124,7 +116,7 @@ def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_bank: 
     if projection is not None and not is_cuda(queries):
         projection.check_fitted_on(bank)
         ext().retrieval(bank, indptr, rows, patches, queries, idx, dist2, 0, False, projection.rows,
-                        projection.project(queries), float(projection.centre.norm()))
+                        projection.project(queries), float(np.linalg.norm(projection.centre)))
     else:
         ext().retrieval(bank, indptr, rows, patches, queries, idx, dist2, stream_of(queries))
     if queries.shape[0] and bool((idx[:, -1] < 0).any()):
@@ -149,18 +141,6 @@ def restricted_knn_reference(bank, indptr, rows, patches, queries, k: int):
     dist = torch.cdist(queries_t, bank_t[cand]) ** 2
     order = torch.sort(dist, dim=1, stable=True).indices[:, :k]
     return cand[order].numpy(), torch.gather(dist, 1, order).numpy()
-
-
-def _as_float_unchecked(x, name: str):
-    if is_torch(x):
-        import torch
-
-        x = x.detach().to(torch.float32).contiguous()
-    else:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"{name}: expected 2 dimensions, got shape {tuple(x.shape)}")
-    return x
 
 
 def _check_csr(indptr, rows, patches, bank_rows: int) -> None:
