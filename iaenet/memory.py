@@ -16,14 +16,16 @@ A pixel (r, c) lies in cell (r * G // H, c * G // W), i.e. (r // 8, c // 8) on 2
 
 Retention (Shape-Guided's `foreground_subsampling`): every training patch keeps the cells its points fall
 in, widened by +-widen cells (default 2) in rows and columns: the (2*widen+1)^2 square around each cell,
-clipped at the grid edge. M2D holds the cells of a training scan that at least one of its patches keeps
-(deduplicated per scan); a CSR map (indptr, rows) lists each patch's M2D rows in ascending order.
+clipped at the grid edge, less empty cells (all-zero features: no point fell in them). M2D holds the cells
+of a training scan that at least one of its patches keeps (deduplicated per scan); a CSR map (indptr, rows)
+lists each patch's M2D rows in ascending order.
 
 Retrieval (Shape-Guided's inference): the k_patches (10) nearest M3D latents of every test patch (exact
 faiss IndexFlatL2); the candidates = the union of those training patches' M2D rows; every scored test cell
-takes its k_cells (5) nearest candidates (iaenet.ops.restricted_knn), an omp_atoms (3) OMP reconstruction
-over them gives f2_hat, X2 = ||f2 - f2_hat||. The scored test cells are the test patches' widened cells,
-as in the reference. The G x G map (0 where not scored) is upsampled bilinearly (align_corners=False) to
+takes its k_cells (5) nearest candidates (iaenet.ops.restricted_knn, pruned exactly on the CPU by M2D's
+principal axes), an omp_atoms (3) OMP reconstruction over them (iaenet.ops.omp_residuals) gives f2_hat,
+X2 = ||f2 - f2_hat||. The scored test cells are the test patches' widened cells, as in the reference, less
+empty ones. The G x G map (0 where not scored) is upsampled bilinearly (align_corners=False) to
 H x W and read at each point's pixel; s2 = max over the points.
 """
 from __future__ import annotations
@@ -85,7 +87,7 @@ class MemoryScores:
 
     point_scores: (N,) float32 X2 per valid point (0 for points without a pixel). object_score: s2 = max of it.
     cell_scores: (G, G) float32, X2 per scored cell, 0 elsewhere. scored_cells: (C,) int64 flat ids of the scored
-    cells (ascending). neighbours: (P, k_patches) int64 M3D rows nearest to each test patch, nearest first.
+    cells (ascending): the test patches' widened cells that are not empty (all-zero features). neighbours: (P, k_patches) int64 M3D rows nearest to each test patch, nearest first.
     cell_neighbours: (C, k_cells) int64 M2D rows each scored cell was reconstructed from, nearest first.
     Arrays are numpy when `cell_features` was numpy, else torch tensors on the bank's device.
     """
@@ -125,6 +127,9 @@ class DualMemoryBank:
             if latents.shape[1] != m3d.shape[1] or cell_features.shape[1] != m2d.shape[1]:
                 raise ValueError(f"add_scan: latent/feature dimensions {latents.shape[1]}/{cell_features.shape[1]} "
                                  f"differ from the bank's {m3d.shape[1]}/{m2d.shape[1]}")
+        # An all-zero cell holds no point (the 2D expert's per-point pooling leaves such cells empty): nothing to
+        # retrieve, so the widening keeps only cells with features (47 % fewer M2D rows on cable_gland).
+        patch_cells &= (cell_features != 0).any(dim=1)[None]
         used = patch_cells.any(dim=0)
         used_ids = torch.nonzero(used).flatten()  # ascending flat cell ids: this scan's M2D rows
         rank = torch.cumsum(used.to(torch.int64), 0) - 1  # flat cell id -> row within this scan's M2D chunk
@@ -249,6 +254,7 @@ class DualMemoryBank:
                                            cfg.k_patches, self.device)
         pixels = _index_tensor(pixel_index, "pixel_index", 1, self.device)
         scored = scored_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
+        scored = scored[(cell_features[scored] != 0).any(dim=1)]  # empty cells score 0, like the bank's
         m2d = self._m2d_float32()
         if m2d.shape[1] != cell_features.shape[1]:
             raise ValueError(f"cell_features: dimension {cell_features.shape[1]} differs from the bank's "
@@ -384,7 +390,7 @@ def cell_scores_reference(bank: DualMemoryBank, neighbours, patch_idx, pixel_ind
     m2d = bank.m2d.to(torch.float32).cpu()
     indptr, rows = bank.indptr.cpu(), bank.rows.cpu()
     feats = torch.as_tensor(np.asarray(cell_features), dtype=torch.float32)
-    scored = torch.nonzero(widened_cells(patch_idx, pixel_index, cfg).any(dim=0)).flatten()
+    scored = torch.nonzero(widened_cells(patch_idx, pixel_index, cfg).any(dim=0) & (feats != 0).any(dim=1)).flatten()
     union = []
     for p in torch.unique(torch.as_tensor(np.asarray(neighbours)).flatten()).tolist():
         union.append(rows[indptr[p]:indptr[p + 1]])

@@ -316,3 +316,24 @@ def test_pruned_m2d_search_gives_the_dense_scores(rng):
     isotropic = DualMemoryBank(MemoryConfig(prune_dims=6))
     isotropic.add_scan(*synthetic_scan(rng))
     assert isotropic._projection() is None
+
+
+def test_empty_cells_are_neither_stored_nor_searched(rng):
+    # The 2D expert gives cells without points all-zero features: the bank keeps only cells with features, and
+    # an empty test cell scores 0 without a search.
+    scans = [synthetic_scan(rng) for _ in range(3)]
+    empty = np.arange(0, G * G, 3)
+    for scan in scans:
+        scan[3][empty] = 0
+    bank = DualMemoryBank()
+    for scan in scans[:2]:
+        bank.add_scan(*scan)
+    assert not np.isin(bank.m2d_cell.numpy(), empty).any()
+    assert (bank.m2d.norm(dim=1) > 0).all()
+    widened = np.flatnonzero(widened_cells(scans[0][1], scans[0][2], bank.config).any(dim=0).numpy())
+    assert len(bank.m2d_cell[bank.m2d_scan == 0]) == len(np.setdiff1d(widened, empty))
+    result = bank.score(*scans[2])
+    assert not np.isin(result.scored_cells, empty).any()
+    assert (result.cell_scores.reshape(-1)[empty] == 0).all()
+    reference = cell_scores_reference(bank, bank.neighbours(scans[2][0]).numpy(), *scans[2][1:])
+    np.testing.assert_allclose(result.cell_scores.reshape(-1), reference, rtol=1e-4, atol=1e-5)

@@ -1,5 +1,5 @@
-// The arithmetic of the OMP residuals (omp.h), shared by the CPU and CUDA paths: float64 throughout, sums in
-// increasing index order, no contraction (the CUDA build uses --fmad=false).
+// The arithmetic of the OMP residuals (omp.h), shared by the CPU and CUDA paths: float64 throughout, in one fixed
+// order, never contracted into FMAs (-ffp-contract=off on the CPU, --fmad=false on CUDA).
 #pragma once
 
 #include <cmath>
@@ -12,10 +12,17 @@ namespace iaenet {
 
 constexpr double kOmpEps = 2.220446049250313e-16;  // float64 machine epsilon, sklearn's min_float
 
+// Dot product over D terms in 4 partial sums (term j goes to sum j mod 4), joined as (s0 + s1) + (s2 + s3):
+// independent chains the CPU compiler can keep in one SIMD register.
+constexpr int kOmpLanes = 4;
+
 IAENET_HD double omp_dot(const float* a, const float* b, int64_t d) {
-  double s = 0.0;
-  for (int64_t l = 0; l < d; ++l) s += static_cast<double>(a[l]) * static_cast<double>(b[l]);
-  return s;
+  double s[kOmpLanes] = {0.0, 0.0, 0.0, 0.0};
+  int64_t j = 0;
+  for (; j + kOmpLanes <= d; j += kOmpLanes)
+    for (int l = 0; l < kOmpLanes; ++l) s[l] += static_cast<double>(a[j + l]) * static_cast<double>(b[j + l]);
+  for (int l = 0; j + l < d; ++l) s[l] += static_cast<double>(a[j + l]) * static_cast<double>(b[j + l]);
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 // Solves L y = b in place (b becomes y) for the lower-triangular n x n factor L (row stride kOmpMaxAtoms).
