@@ -98,6 +98,8 @@ def test_fewer_candidates_than_k(rng):
     assert (pruned[0][:, 3:] == -1).all() and np.isinf(pruned[1][:, 3:]).all()
     with pytest.raises(ValueError, match="fewer than k"):
         restricted_knn(bank, indptr, rows, np.array([0]), queries, 5, projection=projection)
+    no_rows = kernel(bank, np.array([0, 0], np.int64), rows[:0], np.array([0]), queries, 2, projection)
+    assert (no_rows[0] == -1).all() and np.isinf(no_rows[1]).all()
 
 
 def test_huge_values_fall_back_to_the_dense_path(rng):
