@@ -5,14 +5,16 @@
 // projection keeps most of the spread of real features, so most candidates' bounds already exceed a query's
 // current k-th distance, and only the others need the full D-dimensional distance. Per group of 4 queries:
 //   pass 1  the bounds of every candidate (8 candidates x 4 queries per micro-kernel call, p FMAs each), kept in
-//           a per-query buffer, and each query's k candidates of smallest bound;
-//   probe   the exact distances of those k candidates: a first, usually tight, k-th distance;
-//   pass 2  in runs of 256 candidates, the candidates whose bound is within the current threshold get their
-//           exact distance and enter the top k; the threshold follows the k-th distance down after every run.
-// A candidate is skipped only when bound > kth * (1 + rho) + slack, with rho and slack covering the float32
-// rounding of the bound and of the exact distance (see bound_slack), so every candidate that could enter the
-// top k is evaluated. The exact distances are the bits of retrieval_math.h, and the top-k lists keep the k
-// smallest (distance, row) pairs whatever the evaluation order, so the results equal the dense path's bit for bit.
+//           a per-query buffer, with the smallest bound of each lane in each run of 256 candidates;
+//   probe   the exact distances of the first k candidates whose bound is within the k-th smallest run minimum:
+//           a first, usually tight, k-th distance;
+//   pass 2  run by run, the candidates whose bound is within the current threshold get their exact distance and
+//           enter the top k; the threshold follows the k-th distance down after every run, and a query whose
+//           k-th distance is 0 stops at its k-th row (only a tie with a lower row could still enter).
+// A candidate is skipped only when its bound exceeds threshold(), which covers the float32 rounding of the bound,
+// of the projections and of the exact distance (see Slack), so every candidate that could enter the top k is
+// evaluated. The exact distances are the bits of retrieval_math.h, and the top-k lists keep the k smallest
+// (distance, row) pairs whatever the evaluation order, so the results equal the dense path's bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -99,7 +101,7 @@ Candidates gather_candidates(const RetrievalKernels& kernels, const float* bank,
 }
 
 // The search of one group of up to 4 queries (`nq` real ones; the others repeat the last) into best_d/best_row
-// (nq x k, pre-filled with +inf / kRetrievalNoRow). `bounds` is scratch of 4 x blocks * 8 floats.
+// (nq x k, pre-filled with +inf / kRetrievalNoRow). Holds the group's scratch, reused from group to group.
 class GroupSearch {
  public:
   GroupSearch(const RetrievalKernels& kernels, const float* bank, int64_t d, const Candidates& cand, int64_t p,
@@ -132,7 +134,7 @@ class GroupSearch {
   // The probe: the first k candidates (in bank row order) whose bound is at most the k-th smallest of the
   // query's run minima (those minima belong to distinct candidates, so at least k candidates qualify; they lie in
   // the runs whose minima reach that far), evaluated exactly: a first k-th distance. Taking the first k, not all
-  // of them, bounds the work when many candidates tie (e.g. the all-zero features of empty cells). The probed
+  // of them, bounds the work when many candidates tie (e.g. duplicated or all-zero rows). The probed
   // candidates leave the bound buffer (NaN never passes a test again).
   void probe() {
     const int64_t u = static_cast<int64_t>(cand_.rows.size()), run = kBoundRun * kBoundLanes;
