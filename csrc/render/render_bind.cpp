@@ -35,6 +35,7 @@ void bind_render(py::module_& m) {
           grid = view_array(grid_obj, "grid_index", stream);
           grid.expect_dtype(DType::Int64).expect_shape({n}).expect_contiguous();
           if (grid_h < 1 || grid_w < 1) throw py::value_error("render: grid shape must be positive");
+          if (grid_h > (int64_t{1} << 50) / grid_w) throw py::value_error("render: at most 2^50 grid cells");
         }
         RenderCamera camera;
         for (int i = 0; i < 9; ++i) camera.r[i] = camera_values[i];

@@ -50,17 +50,53 @@ IAENET_HD int64_t render_grid_to_pixel(int64_t g, int64_t g_size, int64_t out_si
   return ((2 * g + 1) * out_size) / (2 * g_size);
 }
 
-// Shade of a point p with normal n seen by camera c (see kRenderAlbedo). A zero normal counts as grazing.
-IAENET_HD float render_shade(const RenderCamera& c, const float* p, const float* n) {
-  float pc[3];
-  render_to_camera(c, p, pc);
-  float nc[3];
-  for (int i = 0; i < 3; ++i) nc[i] = c.r[3 * i] * n[0] + c.r[3 * i + 1] * n[1] + c.r[3 * i + 2] * n[2];
+// Row and column of flat grid index g (0 <= g < 2^50) in a grid `grid_w` wide, without a 64-bit integer division
+// (tens of cycles; this runs once per point): q = trunc(g * inv_w) with inv_w = 1.0 / grid_w is within one of
+// g / grid_w (g and grid_w are exact doubles, the product is off by less than g / grid_w * 2^-51 < 1), and one
+// correction step each way makes it exact.
+IAENET_HD void render_grid_split(int64_t g, int64_t grid_w, double inv_w, int64_t* row, int64_t* col) {
+  int64_t q = static_cast<int64_t>(static_cast<double>(g) * inv_w);
+  int64_t rem = g - q * grid_w;
+  if (rem < 0) {
+    --q;
+    rem += grid_w;
+  } else if (rem >= grid_w) {
+    ++q;
+    rem -= grid_w;
+  }
+  *row = q;
+  *col = rem;
+}
+
+// keep_a ? a : b on the bits. GCC turns the plain conditional around a division or a constant result into a branch,
+// which stops the vectoriser (it may not speculate a division under the default -ftrapping-math); a bit mask is a
+// selection in every lane.
+IAENET_HD float render_select(bool keep_a, float a, float b) {
+  uint32_t bits_a, bits_b;
+  memcpy(&bits_a, &a, sizeof(bits_a));
+  memcpy(&bits_b, &b, sizeof(bits_b));
+  const uint32_t mask = 0u - static_cast<uint32_t>(keep_a);
+  const uint32_t bits = (bits_a & mask) | (bits_b & ~mask);
+  float out;
+  memcpy(&out, &bits, sizeof(out));
+  return out;
+}
+
+// Shade of the point (px, py, pz) with normal (nx, ny, nz) seen by camera c (see kRenderAlbedo). A zero normal
+// counts as grazing. Scalar arguments and no branch, so that the CPU can evaluate it over arrays in vector lanes
+// (the quotient is computed even when len2 == 0, a NaN that the selection discards). Same value, NaN included, as
+// cosine = len2 > 0 ? |dot| / sqrt(len2) : 0; cosine = cosine > 1 ? 1 : cosine.
+IAENET_HD float render_shade(const RenderCamera& c, float px, float py, float pz, float nx, float ny, float nz) {
+  float pc[3], nc[3];
+  for (int i = 0; i < 3; ++i) {
+    pc[i] = c.r[3 * i] * px + c.r[3 * i + 1] * py + c.r[3 * i + 2] * pz + c.t[i];
+    nc[i] = c.r[3 * i] * nx + c.r[3 * i + 1] * ny + c.r[3 * i + 2] * nz;
+  }
   const float dot = nc[0] * pc[0] + nc[1] * pc[1] + nc[2] * pc[2];
   const float len2 = (nc[0] * nc[0] + nc[1] * nc[1] + nc[2] * nc[2]) * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2]);
-  float cosine = len2 > 0.0f ? fabsf(dot) / sqrtf(len2) : 0.0f;
-  cosine = cosine > 1.0f ? 1.0f : cosine;
-  return kRenderAlbedo * (kRenderAmbient + kRenderDiffuse * cosine);
+  const float quotient = fabsf(dot) / sqrtf(len2);
+  const float cosine = render_select(len2 > 0.0f, quotient, 0.0f);
+  return kRenderAlbedo * (kRenderAmbient + kRenderDiffuse * render_select(cosine > 1.0f, 1.0f, cosine));
 }
 
 // Z-buffer key: the bits of a positive finite float order like the float, so (z bits << 32 | index) orders by
@@ -111,6 +147,18 @@ IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, c
   return true;
 }
 
+// Offers `key` to every pixel of the h x w z-buffer that the splat centred at pixel (row, col) covers.
+template <class StoreMin>
+IAENET_HD void render_splat_key(int64_t key, int64_t row, int64_t col, int64_t radius, bool disc, int64_t* zbuf,
+                                int64_t h, int64_t w, const StoreMin& store_min) {
+  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
+  for (int64_t r = r0; r <= r1; ++r) {
+    const int64_t half = render_splat_half_width(r - row, radius, disc);
+    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
+    for (int64_t cc = c0; cc <= c1; ++cc) store_min(zbuf + r * w + cc, key);
+  }
+}
+
 // Records point i's centre pixel in pixels[2i], pixels[2i+1] ((-1, -1) when it is not drawn or off the image)
 // and offers its z-buffer key to every pixel its splat covers through `store_min(slot, key)`: a plain or atomic
 // minimum, the only part in which the CPU and CUDA paths differ.
@@ -124,21 +172,16 @@ IAENET_HD void render_splat_point(const RenderCamera& c, const float* points, co
   const bool inside = drawn && row >= 0 && row < h && col >= 0 && col < w;
   pixels[2 * i] = inside ? static_cast<int32_t>(row) : -1;
   pixels[2 * i + 1] = inside ? static_cast<int32_t>(col) : -1;
-  if (!drawn) return;
-  const int64_t key = render_depth_key(z, i);
-  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
-  for (int64_t r = r0; r <= r1; ++r) {
-    const int64_t half = render_splat_half_width(r - row, radius, disc);
-    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
-    for (int64_t cc = c0; cc <= c1; ++cc) store_min(zbuf + r * w + cc, key);
-  }
+  if (drawn) render_splat_key(render_depth_key(z, i), row, col, radius, disc, zbuf, h, w, store_min);
 }
 
 // The value of one image pixel from its z-buffer key: the background, or the shade of the point that won it.
 IAENET_HD float render_pixel(const RenderCamera& c, const float* points, const float* normals, int64_t key) {
   if (key == kRenderEmptyKey) return kRenderBackground;
   const int64_t i = key & 0xffffffffLL;
-  return render_shade(c, points + 3 * i, normals + 3 * i);
+  const float* p = points + 3 * i;
+  const float* n = normals + 3 * i;
+  return render_shade(c, p[0], p[1], p[2], n[0], n[1], n[2]);
 }
 
 }  // namespace iaenet
