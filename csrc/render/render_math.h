@@ -50,22 +50,34 @@ IAENET_HD int64_t render_grid_to_pixel(int64_t g, int64_t g_size, int64_t out_si
   return ((2 * g + 1) * out_size) / (2 * g_size);
 }
 
-// Row and column of flat grid index g (0 <= g < 2^50) in a grid `grid_w` wide, without a 64-bit integer division
-// (tens of cycles; this runs once per point): q = trunc(g * inv_w) with inv_w = 1.0 / grid_w is within one of
-// g / grid_w (g and grid_w are exact doubles, the product is off by less than g / grid_w * 2^-51 < 1), and one
-// correction step each way makes it exact.
-IAENET_HD void render_grid_split(int64_t g, int64_t grid_w, double inv_w, int64_t* row, int64_t* col) {
-  int64_t q = static_cast<int64_t>(static_cast<double>(g) * inv_w);
-  int64_t rem = g - q * grid_w;
-  if (rem < 0) {
-    --q;
-    rem += grid_w;
-  } else if (rem >= grid_w) {
-    ++q;
-    rem -= grid_w;
-  }
+// Division by a grid width without a division instruction (tens of cycles, and none in vector lanes):
+// q = (g * magic) >> shift equals floor(g / d) for every 0 <= g < 2^31, with l = ceil(log2 d), shift = 31 + l and
+// magic = floor(2^shift / d) + 1 < 2^32 (Granlund & Montgomery 1994, Theorem 4.2 with N = 31: magic * d lies in
+// (2^shift, 2^shift + d] and d <= 2^l). All integer: no rounding, and g * magic < 2^63.
+struct RenderDivisor {
+  uint64_t magic;
+  int shift;
+  int32_t d;
+};
+
+IAENET_HD RenderDivisor render_divisor(int32_t d) {
+  int l = 0;
+  while ((int64_t{1} << l) < d) ++l;
+  const int shift = 31 + l;
+  return RenderDivisor{((uint64_t{1} << shift) / static_cast<uint64_t>(d)) + 1, shift, d};
+}
+
+// Row and column of flat grid index g (0 <= g < 2^31) in a grid `width.d` cells wide.
+IAENET_HD void render_grid_split(int32_t g, const RenderDivisor& width, int32_t* row, int32_t* col) {
+  const int32_t q = static_cast<int32_t>((static_cast<uint64_t>(static_cast<uint32_t>(g)) * width.magic) >> width.shift);
   *row = q;
-  *col = rem;
+  *col = g - q * width.d;
+}
+
+// floor(v) as a 32-bit integer for |v| < 2^31 (the caller has bounded v), as render_floor.
+IAENET_HD int32_t render_floor32(float v) {
+  const int32_t t = static_cast<int32_t>(v);
+  return static_cast<float>(t) > v ? t - 1 : t;
 }
 
 // keep_a ? a : b on the bits. GCC turns the plain conditional around a division or a constant result into a branch,
@@ -108,13 +120,15 @@ IAENET_HD int64_t render_depth_key(float z, int64_t index) {
 }
 
 // Whether a point at camera depth z can be drawn: in front of the camera and finite (a NaN fails both tests).
-IAENET_HD bool render_visible_depth(float z) { return z > 0.0f && z < 3.0e38f; }
+// Here and below `&` rather than `&&`: evaluating every comparison keeps the code branch-free, which lets the CPU
+// loops over points run in vector lanes (GCC does not speculate a comparison that may raise an FP exception).
+IAENET_HD bool render_visible_depth(float z) { return (z > 0.0f) & (z < 3.0e38f); }
 
 // Whether a splat whose centre pixel is (floor(y), floor(x)) can touch an h x w image: -r <= floor(x) <= w - 1 + r,
 // i.e. -r <= x < w + r (and likewise y). NaN fails. Also bounds the values before the float -> int conversion.
 IAENET_HD bool render_splat_touches(float y, float x, int64_t radius, int64_t h, int64_t w) {
   const float r = static_cast<float>(radius);
-  return y >= -r && x >= -r && y < static_cast<float>(h) + r && x < static_cast<float>(w) + r;
+  return (y >= -r) & (x >= -r) & (y < static_cast<float>(h) + r) & (x < static_cast<float>(w) + r);
 }
 
 // Half-width of the splat's row dr: r for a square, the largest c with c^2 + dr^2 <= r^2 for a disc.
