@@ -37,9 +37,11 @@ void bind_render(py::module_& m) {
           grid = view_array(grid_obj, "grid_index", stream);
           grid.expect_dtype(DType::Int64).expect_shape({n}).expect_contiguous();
           if (grid_h < 1 || grid_w < 1) throw py::value_error("render: grid shape must be positive");
-          if (grid_h > ((int64_t{1} << 31) - 1) / grid_w)
-            throw py::value_error("render: at most 2^31 - 1 grid cells, got " + std::to_string(grid_h) + " x " +
-                                  std::to_string(grid_w));
+          // the kernel's division-free index arithmetic (render_math.h, RenderDivisor) is exact up to these sizes
+          const int64_t limit = int64_t{1} << 31;
+          if (grid_h >= limit / grid_w || 2 * grid_h >= limit / h || 2 * grid_w >= limit / w)
+            throw py::value_error("render: grid " + std::to_string(grid_h) + " x " + std::to_string(grid_w) +
+                                  " too large: at most 2^31 - 1 cells, and 2 * grid side * image side <= 2^31");
         }
         RenderCamera camera;
         for (int i = 0; i < 9; ++i) camera.r[i] = camera_values[i];

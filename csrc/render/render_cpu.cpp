@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -27,55 +29,49 @@ struct Located {
   int64_t key[kBlock];
 };
 
-// The organized locator's loop (GridCentres::locate). A free function with restrict pointers: the compiler must
-// know that the stores do not alias the tables it gathers from, or it will not vectorise the loop.
-__attribute__((always_inline)) inline int64_t locate_grid(
-    const RenderCamera& c, const float* __restrict__ points, const int64_t* __restrict__ grid, uint64_t cells,
-    RenderDivisor width, const int32_t* __restrict__ row_of, const int32_t* __restrict__ col_of, int32_t parked,
-    int64_t begin, int64_t end, int32_t* __restrict__ out_row, int32_t* __restrict__ out_col,
-    int64_t* __restrict__ out_key, int32_t* __restrict__ pixels) {
-  const RenderCamera cam = c;  // a local: as far as the compiler knows, the stores could alias the caller's camera
-  int64_t invalid = 0;
-  for (int64_t i = begin; i < end; ++i) {
-    float pc[3];
-    render_to_camera(cam, points + 3 * i, pc);
-    const int64_t g = grid[i];
-    const bool valid = static_cast<uint64_t>(g) < cells;
-    // An invalid index is looked up as the last cell: a minimum, not a conditional on `valid`, which GCC would
-    // turn into a branch (and then not vectorise the loop).
-    const uint64_t cell = std::min(static_cast<uint64_t>(g), cells - 1);
-    int32_t grid_row, grid_col;
-    render_grid_split(static_cast<int32_t>(cell), width, &grid_row, &grid_col);
-    const bool drawn = valid & render_visible_depth(pc[2]);
-    const int32_t row = row_of[grid_row], col = col_of[grid_col];
-    pixels[2 * i] = drawn ? row : -1;
-    pixels[2 * i + 1] = drawn ? col : -1;
-    out_row[i - begin] = drawn ? row : parked;
-    out_col[i - begin] = drawn ? col : parked;
-    out_key[i - begin] = drawn ? render_depth_key(pc[2], i) : kRenderEmptyKey;
-    invalid += valid ? 0 : 1;
-  }
-  return invalid;
-}
-
-// Centre pixels in the organized mode: grid row/column -> output row/column as tables (grid_h + grid_w entries)
-// instead of divisions per point.
+// Centre pixels in the organized mode: grid index -> grid row/column -> output row/column, all by multiplications
+// (render_math.h, RenderDivisor; exact for the sizes the binding admits) instead of divisions per point.
 class GridCentres {
  public:
   GridCentres(const int64_t* grid, int64_t grid_h, int64_t grid_w, int64_t h, int64_t w, int64_t radius)
-      : grid_(grid), cells_(static_cast<uint64_t>(grid_h * grid_w)),
-        width_(render_divisor(static_cast<int32_t>(grid_w))), parked_(static_cast<int32_t>(-radius)), row_of_(grid_h),
-        col_of_(grid_w) {
-    for (int64_t g = 0; g < grid_h; ++g) row_of_[g] = static_cast<int32_t>(render_grid_to_pixel(g, grid_h, h));
-    for (int64_t g = 0; g < grid_w; ++g) col_of_[g] = static_cast<int32_t>(render_grid_to_pixel(g, grid_w, w));
-  }
+      : grid_(grid), cells_(static_cast<uint64_t>(grid_h * grid_w)), h_(static_cast<int32_t>(h)),
+        w_(static_cast<int32_t>(w)), parked_(static_cast<int32_t>(-radius)),
+        width_(render_divisor(static_cast<int32_t>(grid_w))),
+        twice_grid_h_(render_divisor(static_cast<int32_t>(2 * grid_h))),
+        twice_grid_w_(render_divisor(static_cast<int32_t>(2 * grid_w))) {}
 
   // Locates points [begin, end) into out (index i - begin) and pixels; returns how many have a grid index out of
   // range (they are not drawn). The grid cell always lies inside the image.
   __attribute__((always_inline)) int64_t locate(const RenderCamera& c, const float* points, int64_t begin,
                                                 int64_t end, Located& out, int32_t* pixels) const {
-    return locate_grid(c, points, grid_, cells_, width_, row_of_.data(), col_of_.data(), parked_, begin, end, out.row,
-                       out.col, out.key, pixels);
+    // Locals: as far as the compiler knows, the stores below could alias *this and the camera.
+    const RenderCamera cam = c;
+    const int64_t* grid = grid_;
+    const uint64_t cells = cells_;
+    const int32_t h = h_, w = w_, parked = parked_;
+    const RenderDivisor width = width_, twice_grid_h = twice_grid_h_, twice_grid_w = twice_grid_w_;
+    int64_t invalid = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      float pc[3];
+      render_to_camera(cam, points + 3 * i, pc);
+      const int64_t g = grid[i];
+      const bool valid = static_cast<uint64_t>(g) < cells;
+      // An invalid index is located as the last cell: a minimum, not a conditional on `valid`, which GCC would
+      // turn into a branch (and then not vectorise the loop).
+      const uint64_t cell = std::min(static_cast<uint64_t>(g), cells - 1);
+      int32_t grid_row, grid_col;
+      render_grid_split(static_cast<int32_t>(cell), width, &grid_row, &grid_col);
+      const int32_t row = render_grid_to_pixel32(grid_row, twice_grid_h, h);
+      const int32_t col = render_grid_to_pixel32(grid_col, twice_grid_w, w);
+      const bool drawn = valid & render_visible_depth(pc[2]);
+      pixels[2 * i] = drawn ? row : -1;
+      pixels[2 * i + 1] = drawn ? col : -1;
+      out.row[i - begin] = drawn ? row : parked;
+      out.col[i - begin] = drawn ? col : parked;
+      out.key[i - begin] = drawn ? render_depth_key(pc[2], i) : kRenderEmptyKey;
+      invalid += valid ? 0 : 1;
+    }
+    return invalid;
   }
 
   std::string first_invalid(int64_t n) const {
@@ -89,9 +85,8 @@ class GridCentres {
  private:
   const int64_t* grid_;
   uint64_t cells_;
-  RenderDivisor width_;
-  int32_t parked_;
-  std::vector<int32_t> row_of_, col_of_;
+  int32_t h_, w_, parked_;
+  RenderDivisor width_, twice_grid_h_, twice_grid_w_;
 };
 
 // Centre pixels in the pinhole mode: the projection of render_math.h (render_point_centre) without branches.
@@ -157,20 +152,21 @@ struct PlainMinKey {
   }
 };
 
-// Whether to draw by "centre keys + minimum filter" (render_filter.h) rather than by splatting every point: the
-// filter costs a few vectorised minima per pixel and splat row, the direct splat one scalar minimum per point and
-// covered pixel, so the filter pays unless the cloud is sparse for the image.
-bool use_filter(int64_t n, int64_t radius, int64_t h, int64_t w) {
-  if (radius == 0) return false;  // the centre keys are the image
+// Whether to store each point's key at its centre pixel only (then, for radius > 0, the padded centre buffer is
+// minimum-filtered into the z-buffer: render_filter.h) rather than splat it over every covered pixel. The filter
+// costs a few vectorised minima per pixel and splat row, the direct splat one scalar minimum per point and covered
+// pixel, so the filter pays unless the cloud is sparse for the image. With radius 0 the centre is the splat.
+bool by_centre(int64_t n, int64_t radius, int64_t h, int64_t w) {
+  if (radius == 0) return true;
   const int64_t padded = (h + 2 * radius) * (w + 2 * radius);
   return 2 * n * (2 * radius + 1) >= padded;
 }
 
-// Offers the keys of one located block: to the padded centre buffer (filter) or to every covered pixel (direct).
+// Offers the keys of one located block: to the (padded) centre buffer, or to every covered pixel.
 template <class StoreMin>
-void store_block(const Located& located, int64_t count, int64_t radius, bool disc, bool filter, int64_t* target,
+void store_block(const Located& located, int64_t count, int64_t radius, bool disc, bool centre, int64_t* target,
                  int64_t h, int64_t w, const StoreMin& store_min) {
-  if (filter) {
+  if (centre) {
     const int64_t padded_w = w + 2 * radius;
     for (int64_t j = 0; j < count; ++j)
       store_min(target + (located.row[j] + radius) * padded_w + located.col[j] + radius, located.key[j]);
@@ -184,7 +180,7 @@ void store_block(const Located& located, int64_t count, int64_t radius, bool dis
 // All points: their centre pixels into `pixels`, their keys into `target`. Throws when a grid index is out of range.
 template <class Centres>
 void draw(const Centres& centres, const RenderCamera& camera, const float* points, int64_t n, int64_t radius,
-          bool disc, bool filter, int64_t* target, int32_t* pixels, int64_t h, int64_t w) {
+          bool disc, bool centre, int64_t* target, int32_t* pixels, int64_t h, int64_t w) {
   static const auto locate = __builtin_cpu_supports("avx2") ? locate_avx2<Centres> : locate_portable<Centres>;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   const bool parallel = n >= kParallelPoints;
@@ -201,13 +197,42 @@ void draw(const Centres& centres, const RenderCamera& camera, const float* point
       const int64_t begin = b * kBlock, end = std::min(n, begin + kBlock);
       invalid += locate(centres, camera, points, begin, end, *located, pixels);
       if (parallel) {
-        store_block(*located, end - begin, radius, disc, filter, target, h, w, AtomicMinKey());
+        store_block(*located, end - begin, radius, disc, centre, target, h, w, AtomicMinKey());
       } else {
-        store_block(*located, end - begin, radius, disc, filter, target, h, w, PlainMinKey());
+        store_block(*located, end - begin, radius, disc, centre, target, h, w, PlainMinKey());
       }
     }
   }
   if (invalid > 0) throw std::invalid_argument("render: " + centres.first_invalid(n));
+}
+
+// The largest exponent field in values[0 .. count): 0x7f800000 (all ones) exactly when one of them is NaN or inf.
+// A max reduction over 32-bit lanes, compiled for AVX2 and the baseline ISA.
+#define IAENET_EXPONENT_MAX_BODY                      \
+  uint32_t largest = 0;                               \
+  for (int64_t k = 0; k < count; ++k) {               \
+    uint32_t bits;                                    \
+    memcpy(&bits, values + k, sizeof(bits));          \
+    const uint32_t exponent = bits & 0x7f800000u;     \
+    largest = exponent > largest ? exponent : largest; \
+  }                                                   \
+  return largest;
+
+__attribute__((target("avx2"))) uint32_t exponent_max_avx2(const float* values, int64_t count) {
+  IAENET_EXPONENT_MAX_BODY
+}
+
+uint32_t exponent_max_portable(const float* values, int64_t count) { IAENET_EXPONENT_MAX_BODY }
+#undef IAENET_EXPONENT_MAX_BODY
+
+// Throws when values[0 .. count) holds a NaN or an infinity, naming the array and the (row, column) of the first.
+void check_finite(const float* values, int64_t count, const char* name) {
+  static const auto exponent_max = __builtin_cpu_supports("avx2") ? exponent_max_avx2 : exponent_max_portable;
+  if (exponent_max(values, count) != 0x7f800000u) return;
+  int64_t k = 0;
+  while (std::isfinite(values[k])) ++k;
+  throw std::invalid_argument(std::string(name) + ": contains NaN or inf (first at index (" + std::to_string(k / 3) +
+                              ", " + std::to_string(k % 3) + "))");
 }
 
 void fill(int64_t* buffer, int64_t size, int64_t value) {
@@ -222,8 +247,11 @@ void fill(int64_t* buffer, int64_t size, int64_t value) {
 void render_cpu(const float* points, const float* normals, int64_t n, const RenderCamera& camera, const int64_t* grid,
                 int64_t grid_h, int64_t grid_w, int64_t radius, bool disc, int64_t* zbuf, float* image,
                 int32_t* pixels, int64_t h, int64_t w) {
+  check_finite(points, 3 * n, "points");
+  check_finite(normals, 3 * n, "normals");
   const int64_t size = h * w;
-  const bool filter = use_filter(n, radius, h, w);
+  const bool centre = by_centre(n, radius, h, w);
+  const bool filter = centre && radius > 0;
   std::unique_ptr<int64_t[]> centre_keys;
   int64_t* target = zbuf;
   if (filter) {
@@ -235,10 +263,10 @@ void render_cpu(const float* points, const float* normals, int64_t n, const Rend
     fill(zbuf, size, kRenderEmptyKey);
   }
   if (grid != nullptr) {
-    draw(GridCentres(grid, grid_h, grid_w, h, w, radius), camera, points, n, radius, disc, filter, target, pixels, h,
+    draw(GridCentres(grid, grid_h, grid_w, h, w, radius), camera, points, n, radius, disc, centre, target, pixels, h,
          w);
   } else {
-    draw(ProjectedCentres{radius, h, w}, camera, points, n, radius, disc, filter, target, pixels, h, w);
+    draw(ProjectedCentres{radius, h, w}, camera, points, n, radius, disc, centre, target, pixels, h, w);
   }
   if (filter) render_splat_filter(target, h, w, radius, disc, zbuf, size * (2 * radius + 1) >= kParallelPixels);
   render_shade_image(camera, points, normals, zbuf, size, image, size >= kParallelPixels);

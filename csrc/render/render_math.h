@@ -44,34 +44,45 @@ IAENET_HD int64_t render_floor(float v) {
   return static_cast<float>(t) > v ? t - 1 : t;
 }
 
+// Division by a fixed divisor without a division instruction (tens of cycles per point, and none in vector lanes):
+// floor(n / d) = (n * magic) >> shift for every 0 <= n < 2^31, with l = ceil(log2 d), shift = 31 + l and
+// magic = floor(2^shift / d) + 1 < 2^32 (Granlund & Montgomery 1994, Theorem 4.2 with N = 31: magic * d lies in
+// (2^shift, 2^shift + d] and d <= 2^l). All integer: no rounding, and n * magic < 2^63.
+struct RenderDivisor {
+  uint32_t magic;  // 32 bits, so that n * magic is one widening 32 x 32 -> 64 multiply (also in vector lanes)
+  int shift;
+  int32_t d;
+};
+
+// For 1 <= d < 2^31.
+IAENET_HD RenderDivisor render_divisor(int32_t d) {
+  int l = 0;
+  while ((int64_t{1} << l) < d) ++l;
+  const int shift = 31 + l;
+  return RenderDivisor{static_cast<uint32_t>(((uint64_t{1} << shift) / static_cast<uint64_t>(d)) + 1), shift, d};
+}
+
+// floor(n / divisor.d) for 0 <= n < 2^31.
+IAENET_HD int32_t render_divide(int32_t n, const RenderDivisor& divisor) {
+  const uint64_t product = static_cast<uint64_t>(static_cast<uint32_t>(n)) * static_cast<uint64_t>(divisor.magic);
+  return static_cast<int32_t>(product >> divisor.shift);
+}
+
 // Output pixel of sensor-grid row/column g when a grid of g_size cells is shown on out_size pixels: the pixel
 // holding the cell's centre, floor((g + 0.5) * out_size / g_size), in exact integer arithmetic.
 IAENET_HD int64_t render_grid_to_pixel(int64_t g, int64_t g_size, int64_t out_size) {
   return ((2 * g + 1) * out_size) / (2 * g_size);
 }
 
-// Division by a grid width without a division instruction (tens of cycles, and none in vector lanes):
-// q = (g * magic) >> shift equals floor(g / d) for every 0 <= g < 2^31, with l = ceil(log2 d), shift = 31 + l and
-// magic = floor(2^shift / d) + 1 < 2^32 (Granlund & Montgomery 1994, Theorem 4.2 with N = 31: magic * d lies in
-// (2^shift, 2^shift + d] and d <= 2^l). All integer: no rounding, and g * magic < 2^63.
-struct RenderDivisor {
-  uint64_t magic;
-  int shift;
-  int32_t d;
-};
-
-IAENET_HD RenderDivisor render_divisor(int32_t d) {
-  int l = 0;
-  while ((int64_t{1} << l) < d) ++l;
-  const int shift = 31 + l;
-  return RenderDivisor{((uint64_t{1} << shift) / static_cast<uint64_t>(d)) + 1, shift, d};
+// The same without a division, for 2 * g_size * out_size <= 2^31; twice_g_size = render_divisor(2 * g_size).
+IAENET_HD int32_t render_grid_to_pixel32(int32_t g, const RenderDivisor& twice_g_size, int32_t out_size) {
+  return render_divide((2 * g + 1) * out_size, twice_g_size);
 }
 
 // Row and column of flat grid index g (0 <= g < 2^31) in a grid `width.d` cells wide.
 IAENET_HD void render_grid_split(int32_t g, const RenderDivisor& width, int32_t* row, int32_t* col) {
-  const int32_t q = static_cast<int32_t>((static_cast<uint64_t>(static_cast<uint32_t>(g)) * width.magic) >> width.shift);
-  *row = q;
-  *col = g - q * width.d;
+  *row = render_divide(g, width);
+  *col = g - *row * width.d;
 }
 
 // floor(v) as a 32-bit integer for |v| < 2^31 (the caller has bounded v), as render_floor.

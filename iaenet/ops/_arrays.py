@@ -26,17 +26,18 @@ def is_cuda(x: Any) -> bool:
     return is_torch(x) and x.is_cuda
 
 
-def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None):
-    """Returns `x` as a C-contiguous float32 numpy array or torch tensor, checked for shape and finiteness."""
+def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None, check_finite: bool = True):
+    """Returns `x` as a C-contiguous float32 numpy array or torch tensor, checked for shape and (unless
+    check_finite=False, for a kernel that checks itself) finiteness."""
     if is_torch(x):
         x = x.detach().to(torch.float32).contiguous()
-        finite = bool(torch.isfinite(x).all())
+        finite = not check_finite or bool(torch.isfinite(x).all())
     else:
         try:
             x = np.ascontiguousarray(x, dtype=np.float32)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{name}: expected a numeric array, got {type(x).__name__}") from err
-        finite = bool(np.isfinite(x).all())
+        finite = not check_finite or bool(np.isfinite(x).all())
     _check_shape(x, name, ndim, last_dim)
     if not finite:
         bad = np.argwhere(~np.isfinite(to_numpy(x)))[0]
