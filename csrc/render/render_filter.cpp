@@ -1,6 +1,7 @@
 #include "render/render_filter.h"
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "render/render_math.h"
@@ -107,12 +108,12 @@ void render_splat_filter(const int64_t* centres, int64_t h, int64_t w, int64_t r
 #pragma omp parallel if (parallel && bands > 1)
 #endif
   {
-    std::vector<int64_t> band(band_size);
+    std::unique_ptr<int64_t[]> band(new int64_t[band_size]);  // every entry is written before it is read
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
     for (int64_t b = 0; b < bands; ++b)
-      filter_band_fn(centres, w, radius, rows, b * kBandRows, std::min(h, (b + 1) * kBandRows), zbuf, band.data());
+      filter_band_fn(centres, w, radius, rows, b * kBandRows, std::min(h, (b + 1) * kBandRows), zbuf, band.get());
   }
 }
 
