@@ -1,6 +1,7 @@
 """Rendering one 224x224 view: our kernel vs Open3D's headless Visualizer (what CPMF uses) and the numpy reference.
 
-Run: PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_render.py --benchmark-columns=mean,median,rounds
+Run: PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_render.py --benchmark-columns=min,mean,median,rounds
+(--benchmark-json=FILE writes extra_info speedup_vs_open3d for our cases: Open3D median / ours, same run).
 The cloud is a real cable_gland scan (full resolution, background plane removed by a depth cut) when
 ../shared/data is present, else a synthetic bumpy surface of the same size; normals come from the organized grid
 by cross products (the rendering cost does not depend on how they were estimated).
@@ -42,27 +43,6 @@ def _scan() -> np.ndarray:
     return np.stack([xx * 0.1, yy * 0.1, z], -1).astype(np.float32)
 
 
-def test_ours_pinhole(benchmark, cloud):
-    pts, nrm, _, _ = cloud
-    cam = PinholeCamera.fit(pts, rotation=np.eye(3))
-    img, _ = benchmark(render_pinhole, pts, nrm, cam)
-    assert (img < 1).mean() > 0.05
-
-
-def test_ours_organized(benchmark, cloud):
-    pts, nrm, gi, shape = cloud
-    img, _ = benchmark(render_organized, pts, nrm, gi, shape)
-    assert (img < 1).mean() > 0.05
-
-
-def test_numpy_reference(benchmark, cloud):
-    pts, nrm, _, _ = cloud
-    cam = PinholeCamera.fit(pts, rotation=np.eye(3))
-    img, _ = benchmark.pedantic(render_reference, (pts, nrm, cam.as_vector(), None, None, (224, 224), 2, "square"),
-                                rounds=3, iterations=1)
-    np.testing.assert_array_equal(img, render_pinhole(pts, nrm, cam)[0])
-
-
 def test_open3d_visualizer(benchmark, cloud):
     """CPMF's renderer: legacy Visualizer (invisible window, EGL offscreen), grey points, Open3D's default view."""
     o3d = pytest.importorskip("open3d")
@@ -84,3 +64,42 @@ def test_open3d_visualizer(benchmark, cloud):
     finally:
         vis.destroy_window()
     assert img.shape == (224, 224, 3) and (img[..., 0] < 1).mean() > 0.05
+    _OPEN3D_MEDIAN.update(seconds=_median(benchmark))
+
+
+def test_ours_pinhole(benchmark, cloud):
+    pts, nrm, _, _ = cloud
+    cam = PinholeCamera.fit(pts, rotation=np.eye(3))
+    img, _ = benchmark(render_pinhole, pts, nrm, cam)
+    assert (img < 1).mean() > 0.05
+    _report_speedup(benchmark)
+
+
+def test_ours_organized(benchmark, cloud):
+    pts, nrm, gi, shape = cloud
+    img, _ = benchmark(render_organized, pts, nrm, gi, shape)
+    assert (img < 1).mean() > 0.05
+    _report_speedup(benchmark)
+
+
+def test_numpy_reference(benchmark, cloud):
+    pts, nrm, _, _ = cloud
+    cam = PinholeCamera.fit(pts, rotation=np.eye(3))
+    img, _ = benchmark.pedantic(render_reference, (pts, nrm, cam.as_vector(), None, None, (224, 224), 2, "square"),
+                                rounds=3, iterations=1)
+    np.testing.assert_array_equal(img, render_pinhole(pts, nrm, cam)[0])
+
+
+_OPEN3D_MEDIAN: dict[str, float] = {}  # filled by test_open3d_visualizer, which runs first
+
+
+def _median(benchmark) -> float | None:
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    return stats.stats.median if stats is not None else None
+
+
+def _report_speedup(benchmark) -> None:
+    """extra_info 'speedup_vs_open3d': Open3D's median time per view / ours, when both were timed in this run."""
+    ours = _median(benchmark)
+    if ours and _OPEN3D_MEDIAN.get("seconds"):
+        benchmark.extra_info["speedup_vs_open3d"] = round(_OPEN3D_MEDIAN["seconds"] / ours, 1)
