@@ -21,9 +21,14 @@ constexpr int64_t kParallelPixels = int64_t{1} << 20;
 // their keys are stored one by one.
 constexpr int64_t kBlock = 512;
 
-// One block of located points: centre pixel and key; key kRenderEmptyKey for a point that is not drawn (its
-// row/col then point at a harmless pixel: the empty key never lowers a minimum).
+// One block of points. The float stage (`project`) writes the camera depth z and, for the pinhole mode, the
+// continuous image position (y, x); the integer stage (`locate`) the centre pixel and the key: kRenderEmptyKey for a
+// point that is not drawn (its row/col then point at a harmless pixel: the empty key never lowers a minimum).
+// Two stages so that the integer one may use AVX-512 (native 64-bit minima, multiplies and conversions) while
+// the float arithmetic never does: GCC's -mavx512f also enables FMA, and contracting a * b + c would change the
+// depths' bits (AVX2 alone does not enable FMA).
 struct Located {
+  float y[kBlock], x[kBlock], z[kBlock];
   int32_t row[kBlock], col[kBlock];
   int64_t key[kBlock];
 };
@@ -39,20 +44,28 @@ class GridCentres {
         twice_grid_h_(render_divisor(static_cast<int32_t>(2 * grid_h))),
         twice_grid_w_(render_divisor(static_cast<int32_t>(2 * grid_w))) {}
 
-  // Locates points [begin, end) into out (index i - begin) and pixels; returns how many have a grid index out of
-  // range (they are not drawn). The grid cell always lies inside the image.
-  __attribute__((always_inline)) int64_t locate(const RenderCamera& c, const float* points, int64_t begin,
-                                                int64_t end, Located& out, int32_t* pixels) const {
-    // Locals: as far as the compiler knows, the stores below could alias *this and the camera.
-    const RenderCamera cam = c;
+  // Depths of points [begin, end) into out.z (index i - begin).
+  __attribute__((always_inline)) void project(const RenderCamera& c, const float* points, int64_t begin,
+                                              int64_t end, Located& out) const {
+    const RenderCamera cam = c;  // a local: as far as the compiler knows, the stores could alias the camera
+    for (int64_t i = begin; i < end; ++i) {
+      float pc[3];
+      render_to_camera(cam, points + 3 * i, pc);
+      out.z[i - begin] = pc[2];
+    }
+  }
+
+  // Centre pixels and keys of points [begin, end) from out.z into out and pixels; returns how many have a grid
+  // index out of range (they are not drawn). The grid cell always lies inside the image.
+  __attribute__((always_inline)) int64_t locate(int64_t begin, int64_t end, Located& out, int32_t* pixels) const {
+    // Locals: as far as the compiler knows, the stores below could alias *this.
     const int64_t* grid = grid_;
     const uint64_t cells = cells_;
     const int32_t h = h_, w = w_, parked = parked_;
     const RenderDivisor width = width_, twice_grid_h = twice_grid_h_, twice_grid_w = twice_grid_w_;
     int64_t invalid = 0;
     for (int64_t i = begin; i < end; ++i) {
-      float pc[3];
-      render_to_camera(cam, points + 3 * i, pc);
+      const float z = out.z[i - begin];
       const int64_t g = grid[i];
       const bool valid = static_cast<uint64_t>(g) < cells;
       // An invalid index is located as the last cell: a minimum, not a conditional on `valid`, which GCC would
@@ -62,12 +75,12 @@ class GridCentres {
       render_grid_split(static_cast<int32_t>(cell), width, &grid_row, &grid_col);
       const int32_t row = render_grid_to_pixel32(grid_row, twice_grid_h, h);
       const int32_t col = render_grid_to_pixel32(grid_col, twice_grid_w, w);
-      const bool drawn = valid & render_visible_depth(pc[2]);
+      const bool drawn = valid & render_visible_depth(z);
       pixels[2 * i] = drawn ? row : -1;
       pixels[2 * i + 1] = drawn ? col : -1;
       out.row[i - begin] = drawn ? row : parked;
       out.col[i - begin] = drawn ? col : parked;
-      out.key[i - begin] = drawn ? render_depth_key(pc[2], i) : kRenderEmptyKey;
+      out.key[i - begin] = drawn ? render_depth_key(z, i) : kRenderEmptyKey;
       invalid += valid ? 0 : 1;
     }
     return invalid;
@@ -92,16 +105,24 @@ class GridCentres {
 struct ProjectedCentres {
   int64_t radius, h, w;
 
-  __attribute__((always_inline)) int64_t locate(const RenderCamera& c, const float* points, int64_t begin,
-                                                int64_t end, Located& __restrict__ out,
-                                                int32_t* __restrict__ pixels) const {
-    const RenderCamera cam = c;  // a local: the stores below could alias it as far as the compiler knows
+  // Depths and continuous image positions of points [begin, end) into out.
+  __attribute__((always_inline)) void project(const RenderCamera& c, const float* points, int64_t begin,
+                                              int64_t end, Located& out) const {
+    const RenderCamera cam = c;  // a local: as far as the compiler knows, the stores could alias the camera
+    for (int64_t i = begin; i < end; ++i) {
+      float pc[3];
+      render_to_camera(cam, points + 3 * i, pc);
+      render_project(cam, pc, &out.y[i - begin], &out.x[i - begin]);
+      out.z[i - begin] = pc[2];
+    }
+  }
+
+  // Centre pixels and keys of points [begin, end) from the projection in out into out and pixels.
+  __attribute__((always_inline)) int64_t locate(int64_t begin, int64_t end, Located& out, int32_t* pixels) const {
     const int32_t parked = static_cast<int32_t>(-radius);
     for (int64_t i = begin; i < end; ++i) {
-      float pc[3], y, x;
-      render_to_camera(cam, points + 3 * i, pc);
-      render_project(cam, pc, &y, &x);
-      const bool drawn = render_visible_depth(pc[2]) & render_splat_touches(y, x, radius, h, w);
+      const float y = out.y[i - begin], x = out.x[i - begin], z = out.z[i - begin];
+      const bool drawn = render_visible_depth(z) & render_splat_touches(y, x, radius, h, w);
       // the splat test bounds y and x, so the conversion is exact where it counts
       const int32_t row = render_floor32(render_select(drawn, y, 0.0f));
       const int32_t col = render_floor32(render_select(drawn, x, 0.0f));
@@ -110,7 +131,7 @@ struct ProjectedCentres {
       pixels[2 * i + 1] = inside ? col : -1;
       out.row[i - begin] = drawn ? row : parked;
       out.col[i - begin] = drawn ? col : parked;
-      out.key[i - begin] = drawn ? render_depth_key(pc[2], i) : kRenderEmptyKey;
+      out.key[i - begin] = drawn ? render_depth_key(z, i) : kRenderEmptyKey;
     }
     return 0;
   }
@@ -118,20 +139,51 @@ struct ProjectedCentres {
   std::string first_invalid(int64_t) const { return {}; }
 };
 
-// Both block locators compiled for AVX2 and the baseline ISA, picked at run time. Not for AVX-512: GCC's
-// -mavx512f also enables FMA, and contracting a * b + c would change the depths' bits.
+// The two stages compiled per instruction set, picked at run time: the float stage for AVX2 or the baseline ISA
+// (never AVX-512, see Located), the integer stage also for AVX-512.
 template <class Centres>
-__attribute__((target("avx2"))) int64_t locate_avx2(const Centres& centres, const RenderCamera& c,
-                                                    const float* points, int64_t begin, int64_t end, Located& out,
-                                                    int32_t* pixels) {
-  return centres.locate(c, points, begin, end, out, pixels);
+__attribute__((target("avx2"))) void project_avx2(const Centres& centres, const RenderCamera& c, const float* points,
+                                                  int64_t begin, int64_t end, Located& out) {
+  centres.project(c, points, begin, end, out);
 }
 
 template <class Centres>
-int64_t locate_portable(const Centres& centres, const RenderCamera& c, const float* points, int64_t begin,
-                        int64_t end, Located& out, int32_t* pixels) {
-  return centres.locate(c, points, begin, end, out, pixels);
+void project_portable(const Centres& centres, const RenderCamera& c, const float* points, int64_t begin, int64_t end,
+                      Located& out) {
+  centres.project(c, points, begin, end, out);
 }
+
+template <class Centres>
+__attribute__((target("avx512f,avx512vl,avx512dq,avx512bw"))) int64_t locate_avx512(const Centres& centres,
+                                                                                    int64_t begin, int64_t end,
+                                                                                    Located& out, int32_t* pixels) {
+  return centres.locate(begin, end, out, pixels);
+}
+
+template <class Centres>
+__attribute__((target("avx2"))) int64_t locate_avx2(const Centres& centres, int64_t begin, int64_t end, Located& out,
+                                                    int32_t* pixels) {
+  return centres.locate(begin, end, out, pixels);
+}
+
+template <class Centres>
+int64_t locate_portable(const Centres& centres, int64_t begin, int64_t end, Located& out, int32_t* pixels) {
+  return centres.locate(begin, end, out, pixels);
+}
+
+template <class Centres>
+struct Stages {
+  decltype(&project_portable<Centres>) project;
+  decltype(&locate_portable<Centres>) locate;
+
+  static Stages pick() {
+    const bool avx2 = __builtin_cpu_supports("avx2");
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+    return {avx2 ? project_avx2<Centres> : project_portable<Centres>,
+            avx512 ? locate_avx512<Centres> : avx2 ? locate_avx2<Centres> : locate_portable<Centres>};
+  }
+};
 
 // Lock-free z-buffer minimum for several threads: the keys are unique per point, so the final value does not
 // depend on thread order.
@@ -180,7 +232,7 @@ void store_block(const Located& located, int64_t count, int64_t radius, bool dis
 template <class Centres>
 void draw(const Centres& centres, const RenderCamera& camera, const float* points, int64_t n, int64_t radius,
           bool disc, bool centre, int64_t* target, int32_t* pixels, int64_t h, int64_t w) {
-  static const auto locate = __builtin_cpu_supports("avx2") ? locate_avx2<Centres> : locate_portable<Centres>;
+  static const Stages<Centres> stages = Stages<Centres>::pick();
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   const bool parallel = n >= kParallelPoints;
   int64_t invalid = 0;
@@ -194,7 +246,8 @@ void draw(const Centres& centres, const RenderCamera& camera, const float* point
 #endif
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t begin = b * kBlock, end = std::min(n, begin + kBlock);
-      invalid += locate(centres, camera, points, begin, end, *located, pixels);
+      stages.project(centres, camera, points, begin, end, *located);
+      invalid += stages.locate(centres, begin, end, *located, pixels);
       if (parallel) {
         store_block(*located, end - begin, radius, disc, centre, target, h, w, AtomicMinKey());
       } else {
