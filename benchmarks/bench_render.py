@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole, render_reference
+from iaenet.ops._ext import ext
+from iaenet.ops.render import SENSOR_CAMERA, PinholeCamera, render_organized, render_pinhole, render_reference
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec3d_dev" / "cable_gland" / "train" / "good"
 
@@ -56,6 +57,15 @@ def test_ours_organized(benchmark, cloud):
     img, _ = benchmark(render_organized, pts, nrm, gi, shape)
     assert (img < 1).mean() > 0.05
     _OURS.append(benchmark)
+
+
+def test_ours_organized_kernel_only(benchmark, cloud):
+    """The extension call alone, outputs preallocated: test_ours_organized minus this is the Python wrapper's cost."""
+    pts, nrm, gi, shape = cloud
+    zbuf, image = np.empty((224, 224), np.int64), np.empty((224, 224), np.float32)
+    pixels = np.empty((len(pts), 2), np.int32)
+    benchmark(ext().render, pts, nrm, gi, SENSOR_CAMERA, shape[0], shape[1], 1, False, zbuf, image, pixels)
+    np.testing.assert_array_equal(image, render_organized(pts, nrm, gi, shape)[0])
 
 
 def test_numpy_reference(benchmark, cloud):
