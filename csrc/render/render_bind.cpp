@@ -41,7 +41,7 @@ void bind_render(py::module_& m) {
           const int64_t limit = int64_t{1} << 31;
           if (grid_h >= limit / grid_w || 2 * grid_h >= limit / h || 2 * grid_w >= limit / w)
             throw py::value_error("render: grid " + std::to_string(grid_h) + " x " + std::to_string(grid_w) +
-                                  " too large: at most 2^31 - 1 cells, and 2 * grid side * image side <= 2^31");
+                                  " too large: at most 2^31 - 1 cells, and 2 * grid side * image side < 2^31");
         }
         RenderCamera camera;
         for (int i = 0; i < 9; ++i) camera.r[i] = camera_values[i];

@@ -151,7 +151,9 @@ IAENET_HD int64_t render_splat_half_width(int64_t dr, int64_t radius, bool disc)
 }
 
 // Centre pixel and depth of point i: from its grid index (organized mode, grid != nullptr) or by projection.
-// Returns false when the point is not drawn at all (behind the camera, or its splat misses the image).
+// Returns false when the point is not drawn at all (behind the camera, or its splat misses the image). The CUDA
+// path's per-point form; the CPU path (render_cpu.cpp) evaluates the same helpers a block of points at a time,
+// without branches and, in the organized mode, with RenderDivisor instead of the divisions (same values).
 IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, const int64_t* grid, int64_t grid_h,
                                    int64_t grid_w, int64_t i, int64_t radius, int64_t h, int64_t w, int64_t* row,
                                    int64_t* col, float* z) {
