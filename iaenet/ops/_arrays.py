@@ -15,7 +15,7 @@ try:  # torch is a dependency, but keep the numpy path importable without it
 except ImportError:  # pragma: no cover
     torch = None
 
-_NP_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "bool": np.bool_}
 
 
 def is_torch(x: Any) -> bool:
@@ -26,9 +26,10 @@ def is_cuda(x: Any) -> bool:
     return is_torch(x) and x.is_cuda
 
 
-def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None, check_finite: bool = True):
+def as_float_array(x: Any, name: str, ndim: int | None = None, last_dim: int | None = None,
+                   check_finite: bool = True):
     """Returns `x` as a C-contiguous float32 numpy array or torch tensor, checked for shape and (unless
-    check_finite=False, for a kernel that checks itself) finiteness."""
+    check_finite is False: a caller that validated it once) finiteness."""
     if is_torch(x):
         x = x.detach().to(torch.float32).contiguous()
         finite = not check_finite or bool(torch.isfinite(x).all())
