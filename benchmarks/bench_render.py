@@ -1,6 +1,7 @@
 """Rendering one 224x224 view: our kernel vs Open3D's headless Visualizer (what CPMF uses) and the numpy reference.
 
-Run: PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_render.py --benchmark-columns=mean,median,rounds
+Run: PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_render.py --benchmark-columns=min,mean,median,rounds
+(--benchmark-json=FILE writes extra_info speedup_vs_open3d for our cases: Open3D median / ours, same run).
 The cloud is a real cable_gland scan (full resolution, background plane removed by a depth cut) when
 ../shared/data is present, else a synthetic bumpy surface of the same size; normals come from the organized grid
 by cross products (the rendering cost does not depend on how they were estimated).
@@ -13,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole, render_reference
+from iaenet.ops._ext import ext
+from iaenet.ops.render import SENSOR_CAMERA, PinholeCamera, render_organized, render_pinhole, render_reference
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvtec3d_dev" / "cable_gland" / "train" / "good"
 
@@ -47,12 +49,23 @@ def test_ours_pinhole(benchmark, cloud):
     cam = PinholeCamera.fit(pts, rotation=np.eye(3))
     img, _ = benchmark(render_pinhole, pts, nrm, cam)
     assert (img < 1).mean() > 0.05
+    _OURS.append(benchmark)
 
 
 def test_ours_organized(benchmark, cloud):
     pts, nrm, gi, shape = cloud
     img, _ = benchmark(render_organized, pts, nrm, gi, shape)
     assert (img < 1).mean() > 0.05
+    _OURS.append(benchmark)
+
+
+def test_ours_organized_kernel_only(benchmark, cloud):
+    """The extension call alone, outputs preallocated: test_ours_organized minus this is the Python wrapper's cost."""
+    pts, nrm, gi, shape = cloud
+    zbuf, image = np.empty((224, 224), np.int64), np.empty((224, 224), np.float32)
+    pixels = np.empty((len(pts), 2), np.int32)
+    benchmark(ext().render, pts, nrm, gi, SENSOR_CAMERA, shape[0], shape[1], 1, False, zbuf, image, pixels)
+    np.testing.assert_array_equal(image, render_organized(pts, nrm, gi, shape)[0])
 
 
 def test_numpy_reference(benchmark, cloud):
@@ -84,3 +97,20 @@ def test_open3d_visualizer(benchmark, cloud):
     finally:
         vis.destroy_window()
     assert img.shape == (224, 224, 3) and (img[..., 0] < 1).mean() > 0.05
+    _report_speedups(_median(benchmark))
+
+
+_OURS = []  # our timed cases, given extra_info speedup_vs_open3d by test_open3d_visualizer, which runs last
+
+
+def _median(benchmark) -> float | None:
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    return stats.stats.median if stats is not None else None
+
+
+def _report_speedups(open3d_median: float | None) -> None:
+    """extra_info 'speedup_vs_open3d' of our cases: Open3D's median time per view / ours, both from this run
+    (pytest-benchmark writes extra_info at the end of the session, so setting it after our cases ran counts)."""
+    for ours in _OURS:
+        if open3d_median and _median(ours):
+            ours.extra_info["speedup_vs_open3d"] = round(open3d_median / _median(ours), 1)

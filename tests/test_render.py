@@ -173,3 +173,86 @@ def test_cuda_matches_cpu(rng):
     b, pb = render_organized(pts, nrm, gi, (224, 224))
     np.testing.assert_array_equal(a.cpu().numpy(), b)
     np.testing.assert_array_equal(pa.cpu().numpy(), pb)
+
+
+@pytest.mark.parametrize("size,radius,splat", [((224, 224), 1, "disc"), ((224, 224), 2, "disc"), ((64, 48), 4, "disc"),
+                                               ((64, 48), 5, "square"), ((97, 131), 6, "disc"), ((3, 5), 4, "square"),
+                                               ((1, 1), 2, "disc")])
+def test_dense_splats_match_reference(rng, size, radius, splat):
+    # dense clouds: the kernel draws them by centre keys + minimum filter (csrc/render/render_filter.h); every
+    # distinct disc half width, images smaller than the splat, and a camera that leaves many centres off-image
+    # (those within `radius` of the border still cover pixels inside it)
+    pts, nrm = _cloud(rng, 6000)
+    cam = PinholeCamera.fit(pts, size, zoom=0.45)
+    img, pix = render_pinhole(pts, nrm, cam, size, radius=radius, splat=splat)
+    ref_img, ref_pix = render_reference(pts, nrm, cam.as_vector(), None, None, size, radius, splat)
+    np.testing.assert_array_equal(img, ref_img)
+    np.testing.assert_array_equal(pix, ref_pix)
+    assert (pix[:, 0] < 0).any()  # some centres are off the image
+
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_sparse_and_dense_paths_agree(rng, n):
+    # few points for the image: the kernel splats each point directly; the same points plus many far-away ones
+    # behind the camera (not drawn) take the filter path; the images must be the same
+    pts, nrm = _cloud(rng, n)
+    cam = PinholeCamera.fit(pts, rotation=np.eye(3))
+    sparse, _ = render_pinhole(pts, nrm, cam, radius=3, splat="disc")
+    behind = np.tile(np.float32([0, 0, -100]), (30000, 1))
+    dense, _ = render_pinhole(np.concatenate([pts, behind]), np.concatenate([nrm, np.ones_like(behind)]), cam, radius=3,
+                              splat="disc")
+    np.testing.assert_array_equal(sparse, dense)
+    ref_img, _ = render_reference(pts, nrm, cam.as_vector(), None, None, (224, 224), 3, "disc")
+    np.testing.assert_array_equal(sparse, ref_img)
+
+
+@pytest.mark.parametrize("grid,size,n", [((16384, 16384), (224, 224), 20000), ((7, 13), (5, 3), 50),
+                                         ((1, 1), (1, 1), 1), ((3, 16384), (2, 16384), 30000)])
+def test_organized_index_arithmetic(rng, grid, size, n):
+    # the kernel splits grid indices and maps cells to pixels by multiplications (render_math.h, RenderDivisor);
+    # the reference divides. Indices up to the largest grid the wrapper accepts.
+    gi = rng.choice(grid[0] * grid[1], n, replace=False)
+    gi[0] = grid[0] * grid[1] - 1
+    pts, nrm = _cloud(rng, n)
+    pts[:, 2] += 0.5
+    img, pix = render_organized(pts, nrm, gi, grid, size, radius=1)
+    ref_img, ref_pix = render_reference(pts, nrm, SENSOR_CAMERA, gi, grid, size, 1, "square")
+    np.testing.assert_array_equal(img, ref_img)
+    np.testing.assert_array_equal(pix, ref_pix)
+
+
+def test_many_points_parallel_path_matches_reference(rng):
+    # > 2^20 points and a ~1 M pixel image: the kernel's OpenMP paths (atomic minimum, parallel filter and shading)
+    n, size = (1 << 20) + 3, (1030, 1030)
+    pts, nrm = _cloud(rng, n)
+    cam = PinholeCamera.fit(pts, size)
+    img, pix = render_pinhole(pts, nrm, cam, size, radius=1)
+    ref_img, ref_pix = render_reference(pts, nrm, cam.as_vector(), None, None, size, 1, "square")
+    np.testing.assert_array_equal(img, ref_img)
+    np.testing.assert_array_equal(pix, ref_pix)
+
+
+def test_kernel_reports_bad_values():
+    pts = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"grid_index: value -2 at position 1 .*\[0, 25\)"):
+        render_organized(pts, pts, [0, -2, 3, 100], (5, 5))
+    with pytest.raises(ValueError, match=r"grid_index: value 100 at position 3"):
+        render_organized(pts, pts, [0, 2, 3, 100], (5, 5))
+    bad = pts.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"points: contains NaN or inf \(first at index \(2, 1\)\)"):
+        render_organized(bad, pts, [0, 1, 2, 3], (5, 5))
+    bad[2, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"normals: contains NaN or inf \(first at index \(2, 1\)\)"):
+        render_pinhole(pts, bad)
+
+
+def test_kernel_rejects_grids_beyond_its_index_arithmetic():
+    from iaenet.ops._ext import ext
+
+    pts = np.ones((2, 3), np.float32)
+    args = dict(points=pts, normals=pts, grid_index=np.zeros(2, np.int64), camera=SENSOR_CAMERA, radius=1, disc=False,
+                zbuf=np.empty((4, 4), np.int64), image=np.empty((4, 4), np.float32), pixels=np.empty((2, 2), np.int32))
+    for grid_h, grid_w in [(1 << 16, 1 << 16), (1 << 28, 1)]:
+        with pytest.raises(ValueError, match="too large"):
+            ext().render(grid_h=grid_h, grid_w=grid_w, **args)

@@ -27,7 +27,9 @@ void bind_render(py::module_& m) {
         zbuf.expect_dtype(DType::Int64).expect_shape({h, w}).expect_contiguous().expect_writable();
         pixels.expect_dtype(DType::Int32).expect_shape({n, 2}).expect_contiguous().expect_writable();
         if (n >= (int64_t{1} << 31)) throw py::value_error("render: at most 2^31 - 1 points, got " + std::to_string(n));
-        if (h < 1 || w < 1) throw py::value_error("render: image must be at least 1x1");
+        if (h < 1 || w < 1 || h > (int64_t{1} << 30) || w > (int64_t{1} << 30))
+          throw py::value_error("render: image sides must be in 1..2^30, got " + std::to_string(h) + " x " +
+                                std::to_string(w));
         if (radius < 0 || radius > 64) throw py::value_error("render: radius must be in 0..64, got " + std::to_string(radius));
         ArrayView grid;
         const bool organized = !grid_obj.is_none();
@@ -35,6 +37,11 @@ void bind_render(py::module_& m) {
           grid = view_array(grid_obj, "grid_index", stream);
           grid.expect_dtype(DType::Int64).expect_shape({n}).expect_contiguous();
           if (grid_h < 1 || grid_w < 1) throw py::value_error("render: grid shape must be positive");
+          // the kernel's division-free index arithmetic (render_math.h, RenderDivisor) is exact up to these sizes
+          const int64_t limit = int64_t{1} << 31;
+          if (grid_h >= limit / grid_w || 2 * grid_h >= limit / h || 2 * grid_w >= limit / w)
+            throw py::value_error("render: grid " + std::to_string(grid_h) + " x " + std::to_string(grid_w) +
+                                  " too large: at most 2^31 - 1 cells, and 2 * grid side * image side < 2^31");
         }
         RenderCamera camera;
         for (int i = 0; i < 9; ++i) camera.r[i] = camera_values[i];

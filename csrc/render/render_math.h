@@ -44,23 +44,82 @@ IAENET_HD int64_t render_floor(float v) {
   return static_cast<float>(t) > v ? t - 1 : t;
 }
 
+// Division by a fixed divisor without a division instruction (tens of cycles per point, and none in vector lanes):
+// floor(n / d) = (n * magic) >> shift for every 0 <= n < 2^31, with l = ceil(log2 d), shift = 31 + l and
+// magic = floor(2^shift / d) + 1 < 2^32 (Granlund & Montgomery 1994, Theorem 4.2 with N = 31: magic * d lies in
+// (2^shift, 2^shift + d] and d <= 2^l). All integer: no rounding, and n * magic < 2^63.
+struct RenderDivisor {
+  uint32_t magic;  // 32 bits, so that n * magic is one widening 32 x 32 -> 64 multiply (also in vector lanes)
+  int shift;
+  int32_t d;
+};
+
+// For 1 <= d < 2^31.
+IAENET_HD RenderDivisor render_divisor(int32_t d) {
+  int l = 0;
+  while ((int64_t{1} << l) < d) ++l;
+  const int shift = 31 + l;
+  return RenderDivisor{static_cast<uint32_t>(((uint64_t{1} << shift) / static_cast<uint64_t>(d)) + 1), shift, d};
+}
+
+// floor(n / divisor.d) for 0 <= n < 2^31.
+IAENET_HD int32_t render_divide(int32_t n, const RenderDivisor& divisor) {
+  const uint64_t product = static_cast<uint64_t>(static_cast<uint32_t>(n)) * static_cast<uint64_t>(divisor.magic);
+  return static_cast<int32_t>(product >> divisor.shift);
+}
+
 // Output pixel of sensor-grid row/column g when a grid of g_size cells is shown on out_size pixels: the pixel
 // holding the cell's centre, floor((g + 0.5) * out_size / g_size), in exact integer arithmetic.
 IAENET_HD int64_t render_grid_to_pixel(int64_t g, int64_t g_size, int64_t out_size) {
   return ((2 * g + 1) * out_size) / (2 * g_size);
 }
 
-// Shade of a point p with normal n seen by camera c (see kRenderAlbedo). A zero normal counts as grazing.
-IAENET_HD float render_shade(const RenderCamera& c, const float* p, const float* n) {
-  float pc[3];
-  render_to_camera(c, p, pc);
-  float nc[3];
-  for (int i = 0; i < 3; ++i) nc[i] = c.r[3 * i] * n[0] + c.r[3 * i + 1] * n[1] + c.r[3 * i + 2] * n[2];
+// The same without a division, for 2 * g_size * out_size <= 2^31; twice_g_size = render_divisor(2 * g_size).
+IAENET_HD int32_t render_grid_to_pixel32(int32_t g, const RenderDivisor& twice_g_size, int32_t out_size) {
+  return render_divide((2 * g + 1) * out_size, twice_g_size);
+}
+
+// Row and column of flat grid index g (0 <= g < 2^31) in a grid `width.d` cells wide.
+IAENET_HD void render_grid_split(int32_t g, const RenderDivisor& width, int32_t* row, int32_t* col) {
+  *row = render_divide(g, width);
+  *col = g - *row * width.d;
+}
+
+// floor(v) as a 32-bit integer for |v| < 2^31 (the caller has bounded v), as render_floor.
+IAENET_HD int32_t render_floor32(float v) {
+  const int32_t t = static_cast<int32_t>(v);
+  return static_cast<float>(t) > v ? t - 1 : t;
+}
+
+// keep_a ? a : b on the bits. GCC turns the plain conditional around a division or a constant result into a branch,
+// which stops the vectoriser (it may not speculate a division under the default -ftrapping-math); a bit mask is a
+// selection in every lane.
+IAENET_HD float render_select(bool keep_a, float a, float b) {
+  uint32_t bits_a, bits_b;
+  memcpy(&bits_a, &a, sizeof(bits_a));
+  memcpy(&bits_b, &b, sizeof(bits_b));
+  const uint32_t mask = 0u - static_cast<uint32_t>(keep_a);
+  const uint32_t bits = (bits_a & mask) | (bits_b & ~mask);
+  float out;
+  memcpy(&out, &bits, sizeof(out));
+  return out;
+}
+
+// Shade of the point (px, py, pz) with normal (nx, ny, nz) seen by camera c (see kRenderAlbedo). A zero normal
+// counts as grazing. Scalar arguments and no branch, so that the CPU can evaluate it over arrays in vector lanes
+// (the quotient is computed even when len2 == 0, a NaN that the selection discards). Same value, NaN included, as
+// cosine = len2 > 0 ? |dot| / sqrt(len2) : 0; cosine = cosine > 1 ? 1 : cosine.
+IAENET_HD float render_shade(const RenderCamera& c, float px, float py, float pz, float nx, float ny, float nz) {
+  float pc[3], nc[3];
+  for (int i = 0; i < 3; ++i) {
+    pc[i] = c.r[3 * i] * px + c.r[3 * i + 1] * py + c.r[3 * i + 2] * pz + c.t[i];
+    nc[i] = c.r[3 * i] * nx + c.r[3 * i + 1] * ny + c.r[3 * i + 2] * nz;
+  }
   const float dot = nc[0] * pc[0] + nc[1] * pc[1] + nc[2] * pc[2];
   const float len2 = (nc[0] * nc[0] + nc[1] * nc[1] + nc[2] * nc[2]) * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2]);
-  float cosine = len2 > 0.0f ? fabsf(dot) / sqrtf(len2) : 0.0f;
-  cosine = cosine > 1.0f ? 1.0f : cosine;
-  return kRenderAlbedo * (kRenderAmbient + kRenderDiffuse * cosine);
+  const float quotient = fabsf(dot) / sqrtf(len2);
+  const float cosine = render_select(len2 > 0.0f, quotient, 0.0f);
+  return kRenderAlbedo * (kRenderAmbient + kRenderDiffuse * render_select(cosine > 1.0f, 1.0f, cosine));
 }
 
 // Z-buffer key: the bits of a positive finite float order like the float, so (z bits << 32 | index) orders by
@@ -72,13 +131,15 @@ IAENET_HD int64_t render_depth_key(float z, int64_t index) {
 }
 
 // Whether a point at camera depth z can be drawn: in front of the camera and finite (a NaN fails both tests).
-IAENET_HD bool render_visible_depth(float z) { return z > 0.0f && z < 3.0e38f; }
+// Here and below `&` rather than `&&`: evaluating every comparison keeps the code branch-free, which lets the CPU
+// loops over points run in vector lanes (GCC does not speculate a comparison that may raise an FP exception).
+IAENET_HD bool render_visible_depth(float z) { return (z > 0.0f) & (z < 3.0e38f); }
 
 // Whether a splat whose centre pixel is (floor(y), floor(x)) can touch an h x w image: -r <= floor(x) <= w - 1 + r,
 // i.e. -r <= x < w + r (and likewise y). NaN fails. Also bounds the values before the float -> int conversion.
 IAENET_HD bool render_splat_touches(float y, float x, int64_t radius, int64_t h, int64_t w) {
   const float r = static_cast<float>(radius);
-  return y >= -r && x >= -r && y < static_cast<float>(h) + r && x < static_cast<float>(w) + r;
+  return (y >= -r) & (x >= -r) & (y < static_cast<float>(h) + r) & (x < static_cast<float>(w) + r);
 }
 
 // Half-width of the splat's row dr: r for a square, the largest c with c^2 + dr^2 <= r^2 for a disc.
@@ -90,7 +151,9 @@ IAENET_HD int64_t render_splat_half_width(int64_t dr, int64_t radius, bool disc)
 }
 
 // Centre pixel and depth of point i: from its grid index (organized mode, grid != nullptr) or by projection.
-// Returns false when the point is not drawn at all (behind the camera, or its splat misses the image).
+// Returns false when the point is not drawn at all (behind the camera, or its splat misses the image). The CUDA
+// path's per-point form; the CPU path (render_cpu.cpp) evaluates the same helpers a block of points at a time,
+// without branches and, in the organized mode, with RenderDivisor instead of the divisions (same values).
 IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, const int64_t* grid, int64_t grid_h,
                                    int64_t grid_w, int64_t i, int64_t radius, int64_t h, int64_t w, int64_t* row,
                                    int64_t* col, float* z) {
@@ -111,6 +174,18 @@ IAENET_HD bool render_point_centre(const RenderCamera& c, const float* points, c
   return true;
 }
 
+// Offers `key` to every pixel of the h x w z-buffer that the splat centred at pixel (row, col) covers.
+template <class StoreMin>
+IAENET_HD void render_splat_key(int64_t key, int64_t row, int64_t col, int64_t radius, bool disc, int64_t* zbuf,
+                                int64_t h, int64_t w, const StoreMin& store_min) {
+  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
+  for (int64_t r = r0; r <= r1; ++r) {
+    const int64_t half = render_splat_half_width(r - row, radius, disc);
+    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
+    for (int64_t cc = c0; cc <= c1; ++cc) store_min(zbuf + r * w + cc, key);
+  }
+}
+
 // Records point i's centre pixel in pixels[2i], pixels[2i+1] ((-1, -1) when it is not drawn or off the image)
 // and offers its z-buffer key to every pixel its splat covers through `store_min(slot, key)`: a plain or atomic
 // minimum, the only part in which the CPU and CUDA paths differ.
@@ -124,21 +199,16 @@ IAENET_HD void render_splat_point(const RenderCamera& c, const float* points, co
   const bool inside = drawn && row >= 0 && row < h && col >= 0 && col < w;
   pixels[2 * i] = inside ? static_cast<int32_t>(row) : -1;
   pixels[2 * i + 1] = inside ? static_cast<int32_t>(col) : -1;
-  if (!drawn) return;
-  const int64_t key = render_depth_key(z, i);
-  const int64_t r0 = row - radius < 0 ? 0 : row - radius, r1 = row + radius >= h ? h - 1 : row + radius;
-  for (int64_t r = r0; r <= r1; ++r) {
-    const int64_t half = render_splat_half_width(r - row, radius, disc);
-    const int64_t c0 = col - half < 0 ? 0 : col - half, c1 = col + half >= w ? w - 1 : col + half;
-    for (int64_t cc = c0; cc <= c1; ++cc) store_min(zbuf + r * w + cc, key);
-  }
+  if (drawn) render_splat_key(render_depth_key(z, i), row, col, radius, disc, zbuf, h, w, store_min);
 }
 
 // The value of one image pixel from its z-buffer key: the background, or the shade of the point that won it.
 IAENET_HD float render_pixel(const RenderCamera& c, const float* points, const float* normals, int64_t key) {
   if (key == kRenderEmptyKey) return kRenderBackground;
   const int64_t i = key & 0xffffffffLL;
-  return render_shade(c, points + 3 * i, normals + 3 * i);
+  const float* p = points + 3 * i;
+  const float* n = normals + 3 * i;
+  return render_shade(c, p[0], p[1], p[2], n[0], n[1], n[2]);
 }
 
 }  // namespace iaenet

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iaenet.ops._arrays import as_float_array, as_index_array, empty_like_kind, is_torch, stream_of, to_numpy
+from iaenet.ops._arrays import as_float_array, as_index_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
 from iaenet.ops._ext import ext
 
 SPLATS = ("square", "disc")
@@ -92,9 +92,10 @@ def render_organized(points, normals, grid_index, grid_shape, image_size=(224, 2
     """
     gh, gw = _check_size(grid_shape, "grid_shape")
     grid_index = as_index_array(grid_index, "grid_index", ndim=1)
-    gi = to_numpy(grid_index)
-    if gi.size and (gi.min() < 0 or gi.max() >= gh * gw):
-        raise ValueError(f"grid_index: values must lie in [0, {gh * gw}) for grid_shape {(gh, gw)}")
+    if is_cuda(points):  # the CPU kernel checks the range itself, in its pass over the points
+        gi = to_numpy(grid_index)
+        if gi.size and (gi.min() < 0 or gi.max() >= gh * gw):
+            raise ValueError(f"grid_index: values must lie in [0, {gh * gw}) for grid_shape {(gh, gw)}")
     return _render(points, normals, grid_index, (gh, gw), SENSOR_CAMERA, image_size, radius, splat, channels)
 
 
@@ -154,8 +155,11 @@ def render_reference(points, normals, camera_vector, grid_index, grid_shape, ima
 
 
 def _render(points, normals, grid_index, grid_shape, camera_vector, image_size, radius, splat, channels):
-    points = as_float_array(points, "points", ndim=2, last_dim=3)
-    normals = as_float_array(normals, "normals", ndim=2, last_dim=3)
+    # The CPU kernel rejects NaN/inf itself (a vectorised pass, cheaper than numpy's isfinite); CUDA inputs are
+    # checked here.
+    check_finite = is_cuda(points) or is_cuda(normals)
+    points = as_float_array(points, "points", ndim=2, last_dim=3, check_finite=check_finite)
+    normals = as_float_array(normals, "normals", ndim=2, last_dim=3, check_finite=check_finite)
     if normals.shape[0] != points.shape[0]:
         raise ValueError(f"normals: expected {points.shape[0]} rows (one per point), got {normals.shape[0]}")
     if len(points) == 0:
