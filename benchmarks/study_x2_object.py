@@ -38,6 +38,8 @@ from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 
 SIGMA = 4.0
 TOPK = (10, 100)
+MARKDOWN_HEADER = ("| variant | P-AUROC | AUPRO@0.3 | P-AUROC s4 | AUPRO@0.3 s4 | O max point | O max s4 map | "
+                   "O top-10 points | O top-3 cells | O PatchCore reweighted |\n" + "|---" * 10 + "|")
 
 
 def main(argv=None) -> dict:
@@ -47,7 +49,8 @@ def main(argv=None) -> dict:
     labels = [int(s.label) for s in test]
     gts = [s.gt for s in test]
     results = {}
-    print("variant  P-AUROC AUPRO@0.3 P-AUROC(s4) AUPRO@0.3(s4) || O-AUROC per object rule: test / leave-one-out")
+    print(MARKDOWN_HEADER if args.markdown else
+          "variant  P-AUROC AUPRO@0.3 P-AUROC(s4) AUPRO@0.3(s4) || O-AUROC per object rule: test / leave-one-out")
     for name in args.variants:
         t0 = time.perf_counter()
         config, fpfh_weight, min_count, rotations = _variant(name)
@@ -78,7 +81,7 @@ def main(argv=None) -> dict:
             row[f"LOO O-AUROC {rule}"] = object_auroc(values, np.r_[np.ones(defective.sum()), np.zeros(len(values) - defective.sum())])
         row["seconds"] = time.perf_counter() - t0
         results[name] = row
-        print(_line(name, row), flush=True)
+        print(_markdown(name, row) if args.markdown else _line(name, row), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
         if args.diagnose:
@@ -95,6 +98,14 @@ def _line(name: str, row: dict) -> str:
     rules = [k[8:] for k in row if k.startswith("O-AUROC ")]
     objects = " | ".join(f"{r}: {row['O-AUROC ' + r]:.3f}/{row['LOO O-AUROC ' + r]:.3f}" for r in rules)
     return f"{name:12s} {pixel} || {objects}"
+
+
+def _markdown(name: str, row: dict) -> str:
+    """One markdown table row: pixel metrics, then O-AUROC test (leave-one-out) of the main object rules."""
+    rules = ("max point", "max s4 map", "top10 points", "top3 cells", "patchcore reweighted")
+    cells = [f"{row[k]:.3f}" for k in ("P-AUROC", "AUPRO@0.3", "P-AUROC s4", "AUPRO@0.3 s4")]
+    cells += [f"{row['O-AUROC ' + r]:.3f} ({row['LOO O-AUROC ' + r]:.3f})" for r in rules]
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def _views(args):
@@ -245,6 +256,7 @@ def _parse(argv):
     p.add_argument("--cnn-normalisation", default="joint", choices=["joint", "per_stage"],
                    help="Expert2DConfig.cnn_normalisation of every variant")
     p.add_argument("--diagnose", action="store_true")
+    p.add_argument("--markdown", action="store_true", help="print markdown table rows (main object rules)")
     p.add_argument("--json", default=None, help="write all results as JSON here")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
