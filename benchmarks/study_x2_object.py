@@ -15,8 +15,10 @@ Feature variants (the name says the change against Expert2DConfig with --cnn-nor
   rot4            the memory also holds each training view turned by 90, 180, 270 degrees (pose coverage)
   mincountM       cells with fewer than M drawn points are left out of the memory and not scored (score 0)
 Object rules: max over points (the current s2), max over cells, max of the sigma-4 smoothed point map, mean of the
-top-k point scores, PatchCore's reweighted max cell (CPMF's image score, n_reweight = 3, D = sqrt(dim)).
---diagnose prints, per test scan, where its max point score lies.
+top-k point scores or cells, PatchCore's reweighted max cell (CPMF's image score, n_reweight = 3, D = sqrt(dim)).
+Each O-AUROC is given on the test set and leave-one-out (LOO): the defective test scans against the good test
+scans plus every training scan scored against a memory of the others (5 + 32 good scans on the dev subset).
+--diagnose prints, per test scan, where its max point score lies, and the spread of the max scores.
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ from iaenet.experts.expert2d import Expert2D, Expert2DConfig
 from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 
 SIGMA = 4.0
-TOPK = (10, 100)
+TOP_POINTS = (10, 100)
+TOP_CELLS = (3, 10)
 MARKDOWN_HEADER = ("| variant | P-AUROC | AUPRO@0.3 | P-AUROC s4 | AUPRO@0.3 s4 | O max point | O max s4 map | "
                    "O top-10 points | O top-3 cells | O PatchCore reweighted |\n" + "|---" * 10 + "|")
 
@@ -70,15 +73,10 @@ def main(argv=None) -> dict:
                "P-AUROC s4": pixel_auroc(smoothed, gts), "AUPRO@0.3 s4": au_pro(smoothed, gts, (0.3,))[0.3]}
         rules = _object_rules(scored, smoothed)
         row.update({f"O-AUROC {rule}": object_auroc(values, labels) for rule, values in rules.items()})
-        # Leave-one-out: each training scan scored against the memory of the others gives 32 (dev) good object
-        # scores instead of 5; O-AUROC of the defective test scans against them and the good test scans.
         plain = train_cells[::4] if rotations else train_cells
         loo = [_score(memory[owner != i], c, fpfh_weight, min_count, config) for i, c in enumerate(plain)]
         loo_rules = _object_rules(loo, [smooth_map(_grid_map(s, c, t), SIGMA) for s, c, t in zip(loo, plain, train)])
-        defective = np.asarray(labels) == 1
-        for rule in rules:
-            values = np.concatenate([np.asarray(rules[rule])[defective], loo_rules[rule], np.asarray(rules[rule])[~defective]])
-            row[f"LOO O-AUROC {rule}"] = object_auroc(values, np.r_[np.ones(defective.sum()), np.zeros(len(values) - defective.sum())])
+        row.update({f"LOO O-AUROC {rule}": _loo_auroc(rules[rule], labels, loo_rules[rule]) for rule in rules})
         row["seconds"] = time.perf_counter() - t0
         results[name] = row
         print(_markdown(name, row) if args.markdown else _line(name, row), flush=True)
@@ -90,6 +88,15 @@ def main(argv=None) -> dict:
             _quantiles("max point, good train (leave-one-out)", [float(s["points"].max()) for s in loo])
             _quantiles("max point, defective test", [float(s["points"].max()) for s, y in zip(scored, labels) if y])
     return results
+
+
+def _loo_auroc(test_scores, labels, held_out_scores) -> float:
+    """O-AUROC of the defective test scans against the good test scans plus every training scan scored against a
+    memory of the other training scans (leave-one-out): 37 good scores on the dev subset instead of 5."""
+    test_scores, labels = np.asarray(test_scores), np.asarray(labels)
+    good = np.concatenate([test_scores[labels == 0], held_out_scores])
+    defective = test_scores[labels == 1]
+    return object_auroc(np.concatenate([defective, good]), np.r_[np.ones(len(defective)), np.zeros(len(good))])
 
 
 def _line(name: str, row: dict) -> str:
@@ -109,6 +116,8 @@ def _markdown(name: str, row: dict) -> str:
 
 
 def _views(args):
+    """(train scans, test scans, their views); views depend only on the default rendering and FPFH settings, so
+    they are pickled under --cache and reused (delete the file to recompute)."""
     cache = Path(args.cache) / f"{Path(args.data).name}_{args.category}.pkl" if args.cache else None
     if cache is not None and cache.is_file():
         with open(cache, "rb") as f:
@@ -126,7 +135,8 @@ def _views(args):
 
 
 def _variant(name: str):
-    """-> (Expert2DConfig, fpfh weight, min count) of a variant name (see the module docstring)."""
+    """-> (Expert2DConfig, FPFH weight, min count, rotated copies in the memory?) of a variant name (see the module
+    docstring)."""
     if name == "base":
         return Expert2DConfig(), 1.0, 1, False
     if name == "rot4":
@@ -187,19 +197,21 @@ def _score(memory, cells, fpfh_weight, min_count, config):
 
 
 def _grid_map(scored, cells, scan):
+    """The point scores written to the scan's (H, W) grid, zero where there is no point."""
     flat = np.zeros(scan.points.shape[0] * scan.points.shape[1], np.float32)
     flat[cells.view.grid_index] = scored["points"]
     return flat.reshape(scan.points.shape[:2])
 
 
 def _object_rules(scored, smoothed):
+    """{rule name: one object score per scan} from the scored scans and their sigma-4 smoothed grid maps."""
     rules = {"max point": [float(s["points"].max()) for s in scored],
              "max cell": [float(s["cells"].max()) for s in scored],
              "max s4 map": [float(m.max()) for m in smoothed],
              "patchcore reweighted": [s["reweighted"] for s in scored]}
-    for k in TOPK:
+    for k in TOP_POINTS:
         rules[f"top{k} points"] = [float(np.sort(s["points"])[-k:].mean()) for s in scored]
-    for k in (3, 10):
+    for k in TOP_CELLS:
         rules[f"top{k} cells"] = [float(np.sort(s["cells"])[-k:].mean()) for s in scored]
     return rules
 
@@ -218,6 +230,7 @@ def _reweighted(scored, memory, n_reweight: int = 3) -> float:
 
 
 def _quantiles(what: str, values) -> None:
+    """Prints min, quartiles and max of a list of object scores."""
     q = np.quantile(values, [0, 0.25, 0.5, 0.75, 1])
     print(f"{what}: n={len(values)} min/q25/median/q75/max " + " ".join(f"{v:.3f}" for v in q))
 
@@ -238,7 +251,6 @@ def _diagnose(test, test_cells, scored, labels, config):
                   padded[cell[0] + 1, cell[1] + 2]) == 0
         border = min(r, c, size - 1 - r, size - 1 - c)
         near = int((s["points"] >= 0.98 * s["points"][i]).sum())
-        gi = cells.view.grid_index[i]
         gt = scan.gt.reshape(-1)[cells.view.grid_index] if scan.gt is not None else np.zeros(len(s["points"]), bool)
         in_gt = bool(gt[i])
         inside = f"{s['points'][gt].max():.3f}" if gt.any() else "-"
