@@ -2,7 +2,8 @@
 
     PYTHONPATH=$PWD python benchmarks/eval_expert2d.py --data ../shared/data/mvtec3d_dev --category cable_gland
 
-Cell features: --pooling points (default, CPMF's per-point features pooled to cells) or image (the first version).
+Cell features: --pooling points (default, CPMF's per-point features pooled to cells) or image (the first version);
+--cnn-normalisation joint (default, CPMF) or per_stage (Expert2DConfig.cnn_normalisation).
 Fits on train/good, scores every test scan, and prints P-AUROC, AU-PRO@0.3 (exact, and 100 thresholds as the
 papers), O-AUROC of X2 and the time per scan (views = rendering + normals + FPFH; CNN = backbone + cells; scoring).
 Scans are read with iaenet.data.open_dataset and go through its preprocessing (background removal, 224 grid); maps are compared on the 224 grid over
@@ -30,7 +31,8 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     config = Expert2DConfig(backbone=args.backbone, weights=args.weights, stages=tuple(args.stages),
                             radius=args.radius, camera=args.camera, image_size=args.image_size,
-                            image_source=args.image_source, pooling=args.pooling)
+                            image_source=args.image_source, pooling=args.pooling,
+                            cnn_normalisation=args.cnn_normalisation)
     expert = Expert2D(config)
     timing = {"views": 0.0, "cnn": 0.0, "score": 0.0}
     train = [preprocess_scan(s) for s in open_dataset(args.data, args.category, "train")]
@@ -59,7 +61,8 @@ def main(argv=None) -> dict:
     n = len(train) + len(test)
     result = {
         "category": args.category, "backbone": args.backbone, "stages": args.stages, "radius": args.radius, "image_size": args.image_size, "camera": args.camera,
-        "image_source": args.image_source, "pooling": args.pooling, "sigma": args.sigma, "train_scans": len(train), "test_scans": len(test),
+        "image_source": args.image_source, "pooling": args.pooling,
+        "cnn_normalisation": args.cnn_normalisation, "sigma": args.sigma, "train_scans": len(train), "test_scans": len(test),
         "memory_cells": int(scorer.memory.shape[0]), "feature_dim": int(scorer.memory.shape[1]),
         "P-AUROC": pixel_auroc(maps, gts), "AUPRO@0.3": au_pro(maps, gts, (0.3,))[0.3],
         "AUPRO@0.3 (100 thr)": au_pro(maps, gts, (0.3,), num_thresholds=100)[0.3],
@@ -93,6 +96,8 @@ def _parse(argv):
     p.add_argument("--image-source", default="render", choices=["render", "rgb"])
     p.add_argument("--pooling", default="points", choices=["points", "image"],
                    help="cell features from per-point features (CPMF, default) or from the pooled image maps")
+    p.add_argument("--cnn-normalisation", default="joint", choices=["joint", "per_stage"],
+                   help="CNN stages L2-normalised together (CPMF, default) or each on its own (the earlier rule)")
     p.add_argument("--sigma", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pictures", default=None, help="folder for PNGs of each test scan (view, CNN norm, X2)")

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     expert3d.build_bank([s.valid_points()[0] for s in train])
     seconds["expert3d_fit_or_load_and_bank"] = time.perf_counter() - start
 
-    expert2d = Expert2D(Expert2DConfig(pooling=args.pooling))
+    expert2d = Expert2D(Expert2DConfig(pooling=args.pooling, cnn_normalisation=args.cnn_normalisation))
     start = time.perf_counter()
     train_cells, test_cells = expert2d.features(train), expert2d.features(test)
     seconds["expert2d_features_per_scan"] = (time.perf_counter() - start) / (len(train) + len(test))
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
               "reference_style_cell_scores_seconds_per_scan_median": float(np.median(reference_seconds)),
               "max_abs_difference_to_reference_style_cell_scores": float(np.max(reference_gap)),
               "candidate_rows_fraction_of_m2d_mean": float(np.mean(candidate_fraction)),
-              "seconds": seconds, "threads": args.threads, "expert2d_pooling": args.pooling}
+              "seconds": seconds, "threads": args.threads, "expert2d_pooling": args.pooling,
+              "expert2d_cnn_normalisation": args.cnn_normalisation}
     for key in maps:
         smoothed = [smooth_map(m, 4.0) for m in maps[key]]
         result[key] = {
@@ -137,6 +138,8 @@ def _parse(argv):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pooling", default="points", choices=["points", "image"],
                         help="the 2D expert's cell features (Expert2DConfig.pooling)")
+    parser.add_argument("--cnn-normalisation", default="joint", choices=["joint", "per_stage"],
+                        help="the 2D expert's CNN part normalisation (Expert2DConfig.cnn_normalisation)")
     parser.add_argument("--out", help="write the results as JSON here")
     return parser.parse_args(argv)
 

@@ -48,23 +48,28 @@ def test_shapes_and_parts(expert, train_views):
     assert view.pixels.shape == (len(fpfh), 2) and (view.pixels >= 0).all()
     assert cells.features.shape == (28 * 28, 24 + 40 + 33) and expert.feature_dim == 97
     assert cells.features.dtype == np.float32 and cells.counts.sum() == len(fpfh)
-    norms = np.stack([np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]])
+    # the CNN part (both stages, normalised together) and the FPFH part
+    norms = np.stack([np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 64), (64, 97)]])
     # averages of unit vectors (and of zeros where the pooling window leaves the object): at most 1
     assert (norms <= 1 + 1e-5).all() and (norms[:, cells.counts > 0] > 0).all()
     assert (cells.features[cells.counts == 0] == 0).all()
 
 
-def test_points_reach_cells_through_their_pixels(expert, train_views):
+@pytest.mark.parametrize("normalisation", ["joint", "per_stage"])
+def test_points_reach_cells_through_their_pixels(expert, train_views, normalisation):
     """Per-point features scattered to the image and pooled with torch's AvgPool2d(3, 1) + AdaptiveAvgPool2d(28)
-    on the dense grid, as CPMF writes it, give the cell features (ours pools the points sparsely)."""
+    on the dense grid, as CPMF writes it, give the cell features (ours pools the points sparsely). CNN part: the
+    stages' vectors normalised together ("joint", CPMF) or each stage on its own ("per_stage")."""
     _, _, fpfh = _scan()
-    view, cells = train_views[0][0], train_views[1][0]
+    view = train_views[0][0]
+    cells = Expert2D(Expert2DConfig(cnn_normalisation=normalisation), backbone=expert.backbone).cell_features([view])[0]
     cell_of_point = (view.pixels[:, 0] // 8) * 28 + view.pixels[:, 1] // 8
     np.testing.assert_array_equal(cells.counts, np.bincount(cell_of_point, minlength=784))
     image = torch.from_numpy(view.image).permute(2, 0, 1)[None]
     maps = [F.interpolate(m, size=(224, 224), mode="bilinear", align_corners=False)[0] for m in expert.backbone(image)]
     r, c = torch.from_numpy(view.pixels[:, 0].astype(np.int64)), torch.from_numpy(view.pixels[:, 1].astype(np.int64))
-    parts = [m[:, r, c].T for m in maps] + [torch.from_numpy(fpfh)]
+    stages = [m[:, r, c].T for m in maps]
+    parts = ([torch.cat(stages, 1)] if normalisation == "joint" else stages) + [torch.from_numpy(fpfh)]
     grid = torch.zeros(97, 224, 224)
     grid[:, r, c] = torch.cat([F.normalize(p, dim=1) for p in parts], 1).T
     dense = F.adaptive_avg_pool2d(F.avg_pool2d(grid[None], 3, stride=1), 28)[0].reshape(97, -1).T.numpy()
@@ -92,15 +97,16 @@ def test_points_sharing_a_pixel_are_averaged(expert, train_views):
     np.testing.assert_array_equal(doubled.counts, 2 * cells.counts)
 
 
-def test_image_pooling_normalises_each_part_per_cell(expert, train_views):
+@pytest.mark.parametrize("normalisation,cnn_parts", [("joint", [(0, 64)]), ("per_stage", [(0, 24), (24, 64)])])
+def test_image_pooling_normalises_each_part_per_cell(expert, train_views, normalisation, cnn_parts):
     views = train_views[0]
-    image_expert = Expert2D(Expert2DConfig(pooling="image"), backbone=expert.backbone)
+    image_expert = Expert2D(Expert2DConfig(pooling="image", cnn_normalisation=normalisation), backbone=expert.backbone)
     cells = image_expert.cell_features(views[:1])[0]
-    norms = [np.linalg.norm(cells.features[:, a:b], axis=1) for a, b in [(0, 24), (24, 64), (64, 97)]]
-    np.testing.assert_allclose(norms[0], 1, atol=1e-5)
-    np.testing.assert_allclose(norms[1], 1, atol=1e-5)
-    np.testing.assert_allclose(norms[2][cells.counts > 0], 1, atol=1e-5)
-    assert (norms[2][cells.counts == 0] == 0).all()
+    for a, b in cnn_parts:
+        np.testing.assert_allclose(np.linalg.norm(cells.features[:, a:b], axis=1), 1, atol=1e-5)
+    fpfh_norm = np.linalg.norm(cells.features[:, 64:], axis=1)
+    np.testing.assert_allclose(fpfh_norm[cells.counts > 0], 1, atol=1e-5)
+    assert (fpfh_norm[cells.counts == 0] == 0).all()
     cell_of_point = (views[0].pixels[:, 0] // 8) * 28 + views[0].pixels[:, 1] // 8
     c = int(np.argmax(cells.counts))
     mean = views[0].fpfh[cell_of_point == c].mean(0)
@@ -108,6 +114,21 @@ def test_image_pooling_normalises_each_part_per_cell(expert, train_views):
     np.testing.assert_array_equal(cells.cnn_norm, train_views[1][0].cnn_norm)
     with pytest.raises(ValueError, match="pooling"):
         Expert2DConfig(pooling="cells")
+
+
+def test_normalisation_rules_differ_only_in_the_cnn_part(expert, train_views):
+    """With one stage map the two rules coincide; with two they change only the CNN columns (the exact rule is
+    checked against the dense CPMF pooling above)."""
+    view = train_views[0][0]
+    one = [Expert2D(Expert2DConfig(stages=(4,), cnn_normalisation=n)).cell_features([view])[0].features
+           for n in ("joint", "per_stage")]
+    np.testing.assert_array_equal(one[0], one[1])
+    joint, per_stage = (Expert2D(Expert2DConfig(cnn_normalisation=n), backbone=expert.backbone).cell_features([view])[0]
+                        for n in ("joint", "per_stage"))
+    np.testing.assert_array_equal(joint.features[:, 64:], per_stage.features[:, 64:])
+    assert not np.allclose(joint.features[:, :64], per_stage.features[:, :64], atol=1e-3)
+    with pytest.raises(ValueError, match="cnn_normalisation"):
+        Expert2DConfig(cnn_normalisation="both")
 
 
 def test_deterministic_and_batched_equals_single(expert, train_views):

@@ -2,11 +2,13 @@
 
 f2 of a scan is a (G*G, C1 + C2 + 33) float32 array, one row per cell of a G x G grid over the image (G = 28).
 Default pooling "points" (CPMF's 2D -> point -> cell path): each backbone stage's map is upsampled bilinearly to the
-image and read at every drawn point's pixel; each stage's vector and the point's FPFH are L2-normalised per point;
-the concatenated point features are scattered to the image grid (zeros where no point is drawn), 3x3 averaged
-(AvgPool2d(3, stride 1)) and adaptively average pooled to G x G. Cells without points are set to zero (they are
-neither stored nor scored). Pooling "image" (the first version): each stage's map 3x3 averaged and pooled to cells
-directly (background included), FPFH averaged over the cell's points, each part L2-normalised per cell.
+image and read at every drawn point's pixel; the CNN vector (the stages concatenated) and the point's FPFH are
+L2-normalised per point, so image and geometry weigh the same (CPMF; `cnn_normalisation="per_stage"` normalises
+each stage on its own instead, the earlier rule); the concatenated point features are scattered to the image grid
+(zeros where no point is drawn), 3x3 averaged (AvgPool2d(3, stride 1)) and adaptively average pooled to G x G.
+Cells without points are set to zero (they are neither stored nor scored). Pooling "image" (the first version):
+each stage's map 3x3 averaged and pooled to cells directly (background included), FPFH averaged over the cell's
+points, the CNN part(s) and the FPFH L2-normalised per cell.
 Points map to cells through their pixels in the image: cell (floor(row * G / H), floor(col * G / W)).
 
 Input of one scan: an organized grid (H, W, 3) float32 in metres, zeros = missing (e.g. iaenet.data's preprocessed
@@ -32,6 +34,7 @@ FPFH_DIMS = 33
 IMAGE_SOURCES = ("render", "rgb")
 CAMERAS = ("sensor", "fitted")
 POOLINGS = ("points", "image")
+CNN_NORMALISATIONS = ("joint", "per_stage")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Expert2DConfig:
     normals_k: int = 30
     batch_size: int = 8
     pooling: str = "points"               # "points" (CPMF: per-point features pooled to cells) or "image"
+    # "joint" (CPMF): the stages' vectors concatenated and L2-normalised as one part, CNN : FPFH = 1 : 1 in length;
+    # "per_stage": each stage normalised on its own (CNN : FPFH = sqrt(#stages) : 1), the earlier rule
+    cnn_normalisation: str = "joint"
 
     def __post_init__(self):
         if self.image_source not in IMAGE_SOURCES:
@@ -59,6 +65,8 @@ class Expert2DConfig:
             raise ValueError(f"camera: expected one of {CAMERAS}, got {self.camera!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling: expected one of {POOLINGS}, got {self.pooling!r}")
+        if self.cnn_normalisation not in CNN_NORMALISATIONS:
+            raise ValueError(f"cnn_normalisation: expected one of {CNN_NORMALISATIONS}, got {self.cnn_normalisation!r}")
         if self.camera == "fitted" and self.image_source == "rgb":
             raise ValueError("camera: the RGB picture is the sensor's view; use camera='sensor' with image_source='rgb'")
         for name in ("image_size", "cells", "fpfh_k", "normals_k", "batch_size"):
@@ -144,6 +152,7 @@ class Expert2D:
     def cell_features(self, views: Sequence[ScanView]) -> list[ScanCells]:
         """f2 for each view; the CNN runs in batches of config.batch_size."""
         cfg = self.config
+        joint = cfg.cnn_normalisation == "joint"
         out = []
         for start in range(0, len(views), cfg.batch_size):
             batch = views[start:start + cfg.batch_size]
@@ -157,10 +166,11 @@ class Expert2D:
                 cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in pooled]
                 cnn_norm = np.linalg.norm(np.concatenate(cnn, 1), axis=1).astype(np.float32)
                 if cfg.pooling == "points":
-                    f2, counts = _point_cells([m[b] for m in maps], v, cfg.cells)
+                    f2, counts = _point_cells([m[b] for m in maps], v, cfg.cells, joint)
                 else:
                     fpfh, counts = _cell_means(v.fpfh, v.pixels, cfg.cells, cfg.image_size)
-                    f2 = np.concatenate([_l2_normalise(c) for c in cnn] + [_l2_normalise(fpfh)], 1)
+                    parts = _cnn_parts(cnn, joint) + [fpfh]
+                    f2 = np.concatenate([_l2_normalise(p) for p in parts], 1)
                 out.append(ScanCells(f2.astype(np.float32), counts, cnn_norm, v))
         return out
 
@@ -284,20 +294,20 @@ def _pool_to_cells(feature_map: torch.Tensor, cells: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(F.avg_pool2d(feature_map, 3, stride=1), cells)
 
 
-def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int) -> tuple[np.ndarray, np.ndarray]:
+def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int, joint: bool) -> tuple[np.ndarray, np.ndarray]:
     """CPMF's cell features of one view: (G*G, D) float32, and the point count (G*G,) per cell.
 
     maps: the stages' (C, H, W) maps already upsampled to the image. Per drawn point: each stage read at its pixel
-    and the FPFH, each part L2-normalised; scattered to (D, H, W) with zeros elsewhere (points sharing a pixel,
-    possible through the pinhole camera, averaged there), AvgPool2d(3, 1) (no padding) then AdaptiveAvgPool2d(G),
-    as CPMF. Both poolings are linear and separable, so they run as the sparse product of the points with
+    and the FPFH; the CNN part (the stages concatenated when `joint`, CPMF; else each stage) and the FPFH are
+    L2-normalised; scattered to (D, H, W) with zeros elsewhere (points sharing a pixel, possible through the pinhole
+    camera, averaged there), AvgPool2d(3, 1) (no padding) then AdaptiveAvgPool2d(G), as CPMF. Both poolings are linear and separable, so they run as the sparse product of the points with
     _pooling_matrix weights instead of on the dense (D, H, W) grid, which is mostly zeros.
     Pooling windows reach one pixel past a cell, so rows of cells without points are zeroed: they are not
     scored, and a neighbour's spill is not a feature of theirs.
     """
     drawn = view.pixels[:, 0] >= 0
     rows, cols = view.pixels[drawn, 0].astype(np.int64), view.pixels[drawn, 1].astype(np.int64)
-    parts = [m.numpy()[:, rows, cols].T for m in maps] + [view.fpfh[drawn]]
+    parts = _cnn_parts([m.numpy()[:, rows, cols].T for m in maps], joint) + [view.fpfh[drawn]]
     point_features = np.concatenate([_l2_normalise(p) for p in parts], 1).astype(np.float32)
     height, width = maps[0].shape[1:]
     flat = rows * width + cols
@@ -314,6 +324,12 @@ def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int) -> tuple[
     counts = _cell_counts(view.pixels, cells, height)
     features[counts == 0] = 0
     return features, counts
+
+
+def _cnn_parts(stages: list[np.ndarray], joint: bool) -> list[np.ndarray]:
+    """The CNN parts to be L2-normalised one by one: the stages' (n, C_i) vectors concatenated into one (n, sum C_i)
+    part when `joint` (CPMF: CNN and FPFH weigh the same), else each stage on its own."""
+    return [np.concatenate(stages, 1)] if joint else stages
 
 
 @functools.lru_cache(maxsize=8)
