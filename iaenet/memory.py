@@ -252,27 +252,29 @@ class DualMemoryBank:
                 latents = _float_tensor(latents, "latents", 2, self.device)
             neighbours = _neighbour_tensor(neighbours, None if latents is None else len(latents), self.num_patches,
                                            cfg.k_patches, self.device)
-        pixels = _index_tensor(pixel_index, "pixel_index", 1, self.device)
+        pixels = _index_array(pixel_index, "pixel_index", 1)
         scored = scored_cells(patch_idx, pixels, cfg, len(neighbours), self.device)
-        scored = scored[(cell_features[scored] != 0).any(dim=1)]  # empty cells score 0, like the bank's
         m2d = self._m2d_float32()
         if m2d.shape[1] != cell_features.shape[1]:
             raise ValueError(f"cell_features: dimension {cell_features.shape[1]} differs from the bank's "
                              f"{m2d.shape[1]}")
-        queries = cell_features[scored].contiguous()
-        idx, _ = restricted_knn(m2d, self.indptr, self.rows, neighbours.flatten(), queries, cfg.k_cells,
+        # On the CPU the per-scan glue works on numpy views: torch's indexing ops open OpenMP teams for these
+        # small arrays, and the threads' spinning afterwards slows the steps that follow (docs/memory.md).
+        host = self.device.type == "cpu"
+        features, bank, scored = (x.numpy() if host else x for x in (cell_features, m2d, scored))
+        scored = scored[(features[scored] != 0).any(1)]  # empty cells score 0, like the bank's
+        queries = features[scored]
+        idx, _ = restricted_knn(bank, self.indptr, self.rows, neighbours.flatten(), queries, cfg.k_cells,
                                 check_finite=False, projection=self._projection())
-        cell_scores = torch.zeros(cfg.cells ** 2, dtype=torch.float32, device=self.device)
-        cell_scores[scored] = omp_residuals(m2d, queries, idx, cfg.omp_atoms, check_finite=False)
+        cell_scores = np.zeros(cfg.cells ** 2, np.float32) if host else \
+            torch.zeros(cfg.cells ** 2, dtype=torch.float32, device=self.device)
+        cell_scores[scored] = omp_residuals(bank, queries, idx, cfg.omp_atoms, check_finite=False)
         cell_map = cell_scores.reshape(cfg.cells, cfg.cells)
         point_scores = _read_at_pixels(cell_map, pixels, cfg.image_size)
-        result = MemoryScores(point_scores=point_scores, object_score=float(point_scores.max()),
-                              cell_scores=cell_map, scored_cells=scored, neighbours=neighbours,
-                              cell_neighbours=idx)
-        if as_numpy:
-            for field in ("point_scores", "cell_scores", "scored_cells", "neighbours", "cell_neighbours"):
-                setattr(result, field, getattr(result, field).cpu().numpy())
-        return result
+        fields = {"point_scores": point_scores, "cell_scores": cell_map, "scored_cells": scored,
+                  "neighbours": neighbours, "cell_neighbours": idx}
+        fields = {key: _as_kind(value, as_numpy, self.device) for key, value in fields.items()}
+        return MemoryScores(object_score=float(fields["point_scores"].max()), **fields)
 
     # ---- files and devices ---------------------------------------------------------------------------------
 
@@ -363,8 +365,9 @@ def widened_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """(P, G*G) bool: the cells each patch's points fall in, widened by +-config.widen cells (square, clipped at
     the grid edge, no wrap between rows). patch_idx (P, S) indexes pixel_index (N,) flat pixel ids (-1 = none)."""
-    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    patch_idx, point_cell = _point_cells(patch_idx, pixel_index, config, num_patches)
     g = config.cells
+    cell = torch.from_numpy(point_cell[patch_idx]).to(device)
     occupied = torch.zeros((len(cell), g * g + 1), dtype=torch.float32, device=cell.device)
     occupied.scatter_(1, cell, 1.0)
     return _widen(occupied[:, :g * g], g, config.widen).reshape(len(cell), g * g)
@@ -375,10 +378,13 @@ def scored_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int 
     """(C,) int64 ascending flat ids of the cells some patch keeps: widened_cells(...).any(dim=0), computed as
     the widening of the union of the patches' cells (a max filter commutes with the union), so one G x G
     filter instead of P of them."""
-    cell = _patch_point_cells(patch_idx, pixel_index, config, num_patches, device)
+    patch_idx, point_cell = _point_cells(patch_idx, pixel_index, config, num_patches)
     g = config.cells
-    counts = torch.bincount(cell.flatten(), minlength=g * g + 1)[:g * g]
-    return torch.nonzero(_widen((counts > 0).to(torch.float32)[None], g, config.widen).flatten()).flatten()
+    in_patch = np.zeros(len(point_cell), dtype=bool)
+    in_patch[patch_idx.ravel()] = True
+    occupied = np.bincount(point_cell[in_patch], minlength=g * g + 1)[:g * g] > 0
+    widened = _widen(torch.from_numpy(occupied.astype(np.float32))[None], g, config.widen).flatten()
+    return torch.nonzero(widened).flatten().to(device)
 
 
 def cell_scores_reference(bank: DualMemoryBank, neighbours, patch_idx, pixel_index, cell_features) -> np.ndarray:
@@ -409,35 +415,58 @@ _CHUNK_KEYS = ("m3d", "m2d", "counts", "rows", "patch_scan", "m2d_scan", "m2d_ce
 _STORED_KEYS = ("m3d", "m2d", "indptr", "rows", "patch_scan", "m2d_scan", "m2d_cell")
 
 
-def _read_at_pixels(cell_map: torch.Tensor, pixels: torch.Tensor, size: int) -> torch.Tensor:
-    """(N,) values of the bilinearly upsampled (align_corners=False) cell map at each pixel; 0 where pixel = -1."""
-    up = F.interpolate(cell_map[None, None], size=(size, size), mode="bilinear", align_corners=False).flatten()
-    return torch.where(pixels >= 0, up[pixels.clamp(min=0)], torch.zeros((), device=up.device))
+def _read_at_pixels(cell_map, pixels: np.ndarray, size: int):
+    """(N,) float32 values of the cell map (G, G) upsampled bilinearly (align_corners=False, as F.interpolate) to
+    size x size, read at each flat pixel id; 0 where pixel = -1. Evaluated at the N pixels only, in numpy: the
+    G x G map is tiny, and a full size x size torch upsampling is a multi-threaded op whose threads cost more
+    than the whole read-out. Returns the kind (numpy, or torch on its device) of `cell_map`."""
+    values = cell_map.cpu().numpy() if isinstance(cell_map, torch.Tensor) else cell_map
+    g = values.shape[0]
+    valid = pixels >= 0
+    rows, cols = np.divmod(np.where(valid, pixels, 0), size)
+    (r0, r1, wr), (c0, c1, wc) = (_linear_taps(x, g, size) for x in (rows, cols))
+    out = ((1 - wr) * ((1 - wc) * values[r0, c0] + wc * values[r0, c1])
+           + wr * ((1 - wc) * values[r1, c0] + wc * values[r1, c1]))
+    out = np.where(valid, out, np.float32(0)).astype(np.float32)
+    return torch.from_numpy(out).to(cell_map.device) if isinstance(cell_map, torch.Tensor) else out
 
 
-def _patch_point_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None,
-                       device: str | torch.device) -> torch.Tensor:
-    """(P, S) int64 flat cell id of every patch point, G*G for a point without a pixel (an extra bin the callers
-    drop), after checking the arguments."""
-    device = torch.device(device)
-    patch_idx = _index_tensor(patch_idx, "patch_idx", 2, device)
-    pixels = _index_tensor(pixel_index, "pixel_index", 1, device)
+def _as_kind(x, as_numpy: bool, device: torch.device):
+    """x (numpy or torch) as numpy, or as a torch tensor on `device`."""
+    if as_numpy:
+        return x.cpu().numpy() if isinstance(x, torch.Tensor) else x
+    return x.to(device) if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(device)
+
+
+def _linear_taps(dst: np.ndarray, g: int, size: int):
+    """The two source cells and the weight of the second for output coordinates `dst` of a g -> size linear
+    upsampling with align_corners=False: source (dst + 0.5) * g / size - 0.5, clamped at 0 (float32)."""
+    src = np.maximum((dst.astype(np.float32) + np.float32(0.5)) * np.float32(g / size) - np.float32(0.5),
+                     np.float32(0))
+    lo = src.astype(np.int64)
+    return lo, np.minimum(lo + 1, g - 1), (src - lo).astype(np.float32)
+
+
+def _point_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None):
+    """Checked (P, S) int64 patch_idx and (N,) int64 flat cell of every point (G*G for a point without a pixel), as
+    numpy: these are small single-threaded steps."""
+    patch_idx = _index_array(patch_idx, "patch_idx", 2)
+    pixels = _index_array(pixel_index, "pixel_index", 1)
     size, g = config.image_size, config.cells
     if patch_idx.shape[0] == 0 or patch_idx.shape[1] == 0:
         raise ValueError(f"patch_idx: expected at least one patch of at least one point, got shape "
                          f"{tuple(patch_idx.shape)}")
     if num_patches is not None and patch_idx.shape[0] != num_patches:
         raise ValueError(f"patch_idx: {patch_idx.shape[0]} patches but {num_patches} latents")
-    if pixels.numel() == 0:
+    if pixels.size == 0:
         raise ValueError("pixel_index: the scan has no points")
     if patch_idx.min() < 0 or patch_idx.max() >= len(pixels):
         raise ValueError(f"patch_idx: point indices must lie in [0, {len(pixels)}) (the points of pixel_index)")
     if pixels.min() < -1 or pixels.max() >= size * size:
         raise ValueError(f"pixel_index: flat pixel ids must lie in [0, {size * size}) or be -1, got "
                          f"[{int(pixels.min())}, {int(pixels.max())}]")
-    # Integer division is slow in torch: the cell of each of the N points once, then gathered per patch point.
     point_cell = ((pixels // size) * g // size) * g + (pixels % size) * g // size
-    return torch.where(pixels >= 0, point_cell, g * g)[patch_idx]
+    return patch_idx, np.where(pixels >= 0, point_cell, g * g)
 
 
 def _widen(occupied: torch.Tensor, g: int, widen: int) -> torch.Tensor:
@@ -457,18 +486,25 @@ def _float_tensor(x, name: str, ndim: int, device: torch.device) -> torch.Tensor
     t = t.to(torch.float32)
     if t.ndim != ndim or 0 in t.shape:
         raise ValueError(f"{name}: expected a non-empty array with {ndim} dimensions, got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    # numpy on the CPU: torch's reduction is multi-threaded, and its thread wake-ups cost more than the check
+    finite = np.isfinite(t.numpy()).all() if t.device.type == "cpu" else bool(torch.isfinite(t).all())
+    if not finite:
         raise ValueError(f"{name}: contains NaN or inf")
     return t.contiguous()
 
 
 def _index_tensor(x, name: str, ndim: int, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(x if isinstance(x, torch.Tensor) else np.asarray(x), device=device)
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"{name}: expected an integer array, got {t.dtype}")
-    if t.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(t.shape)}")
-    return t.to(torch.int64)
+    return torch.from_numpy(_index_array(x, name, ndim)).to(device)
+
+
+def _index_array(x, name: str, ndim: int) -> np.ndarray:
+    """x (numpy, torch on any device, or a sequence) as an int64 numpy array of `ndim` dimensions."""
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if not (np.issubdtype(a.dtype, np.integer) and a.dtype != np.bool_):
+        raise TypeError(f"{name}: expected an integer array, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(a.shape)}")
+    return a.astype(np.int64, copy=False)
 
 
 def _neighbour_tensor(neighbours, num_patches: int | None, bank_patches: int, k: int, device) -> torch.Tensor:

@@ -141,7 +141,9 @@ def test_points_read_the_bilinear_map(bank_and_scans, rng):
     res = bank.score(latents, patch_idx, pixel_index, features)
     up = torch.nn.functional.interpolate(torch.from_numpy(res.cell_scores)[None, None], size=(SIZE, SIZE),
                                          mode="bilinear", align_corners=False).flatten().numpy()
-    np.testing.assert_array_equal(res.point_scores, up[pixel_index])
+    # Evaluated at the pixels in numpy: equal to torch's upsampling up to float32 rounding (its kernel groups the
+    # four products differently).
+    np.testing.assert_allclose(res.point_scores, up[pixel_index], rtol=1e-6, atol=1e-7)
     assert res.object_score == pytest.approx(res.point_scores.max())
     scored = np.zeros(G * G, bool)
     scored[res.scored_cells] = True

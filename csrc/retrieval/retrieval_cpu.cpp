@@ -11,6 +11,7 @@
 namespace iaenet {
 namespace {
 
+constexpr double kParallelWork = 1.25e8;  // C x U x D below which one thread runs it (~5 ms)
 constexpr int64_t kQueryTile = 64;  // queries per task: each candidate tile comes from memory once per 64 queries
 constexpr int64_t kRowTileBytes = 16 << 10;  // candidate rows per tile: half of L1, the query group and the
                                             // distances keep the rest, while the 64 queries sweep the tile
@@ -90,7 +91,7 @@ void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indpt
           dist2[q0 * k + i] = best_d[i];
         }
       },
-      1);
+      1, static_cast<double>(c) * static_cast<double>(u) * static_cast<double>(d) >= kParallelWork);
 }
 
 }  // namespace iaenet

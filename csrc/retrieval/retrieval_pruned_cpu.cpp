@@ -30,6 +30,7 @@ namespace iaenet {
 namespace {
 
 constexpr int64_t kTileGroups = 4;        // query groups of 4 per parallel task
+constexpr double kParallelBoundWork = 1.5e8;  // C x U x p below which one thread runs it (~5 ms of bounds)
 constexpr double kUnitRoundoff = 0x1p-24;  // float32
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -316,7 +317,7 @@ void retrieval_pruned_cpu(const float* bank, int64_t r, int64_t d, const int64_t
           }
         }
       },
-      1);
+      1, static_cast<double>(c) * static_cast<double>(u) * static_cast<double>(p) >= kParallelBoundWork);
 }
 
 }  // namespace iaenet
