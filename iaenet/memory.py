@@ -30,6 +30,7 @@ H x W and read at each point's pixel; s2 = max over the points.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -406,7 +407,9 @@ def cell_scores_reference(bank: DualMemoryBank, neighbours, patch_idx, pixel_ind
     out = np.zeros(cfg.cells ** 2, dtype=np.float32)
     for i, cell in enumerate(scored.tolist()):
         atoms = m2d[cand[knn[i]]].numpy()
-        code = sparse_encode(feats[cell].numpy()[None], atoms, algorithm="omp", n_nonzero_coefs=cfg.omp_atoms)
+        with warnings.catch_warnings():  # sklearn warns when it stops early on dependent atoms, as ours does
+            warnings.simplefilter("ignore", RuntimeWarning)
+            code = sparse_encode(feats[cell].numpy()[None], atoms, algorithm="omp", n_nonzero_coefs=cfg.omp_atoms)
         out[cell] = np.linalg.norm(feats[cell].numpy() - (code @ atoms)[0])
     return out
 
