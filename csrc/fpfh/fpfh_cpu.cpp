@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/parallel.h"
 #include "fpfh/fpfh.h"
 #include "fpfh/fpfh_math.h"
@@ -75,7 +76,7 @@ void fpfh_cpu(const float* points, const float* normals, int64_t n, const int64_
               const int64_t* nbr_count, float* out) {
   std::vector<double> spfh(static_cast<size_t>(n) * kFpfhDims);
   double* table = spfh.data();
-  const FeaturesFn features = __builtin_cpu_supports("avx2") ? features_avx2 : features_portable;
+  const FeaturesFn features = cpu_has(CpuIsa::Avx2) ? features_avx2 : features_portable;
   parallel_for(n, [=](int64_t i) {
     spfh_point_batched(features, points, normals, i, nbr_idx + i * k, nbr_count ? nbr_count[i] : k,
                        table + kFpfhDims * i);

@@ -1,3 +1,4 @@
+#include "common/cpu_isa.h"
 #include "knn/knn_block.h"
 
 #include <algorithm>
@@ -30,7 +31,7 @@ void distances_portable(const float* bx, const float* by, const float* bz, int64
 
 using DistancesFn = void (*)(const float*, const float*, const float*, int64_t, const float*, float*);
 
-DistancesFn pick_distances() { return __builtin_cpu_supports("avx2") ? distances_avx2 : distances_portable; }
+DistancesFn pick_distances() { return cpu_has(CpuIsa::Avx2) ? distances_avx2 : distances_portable; }
 
 // The largest float <= x (x >= 0 or +inf), so that a float d < result implies d < x.
 float float_at_most(double x) {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/cpu_isa.h"
 #include "render/render.h"
 #include "render/render_filter.h"
 #include "render/render_shade_cpu.h"
@@ -177,9 +178,7 @@ struct Stages {
   decltype(&locate_portable<Centres>) locate;
 
   static Stages pick() {
-    const bool avx2 = __builtin_cpu_supports("avx2");
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+    const bool avx2 = cpu_has(CpuIsa::Avx2), avx512 = cpu_has(CpuIsa::Avx512);
     return {avx2 ? project_avx2<Centres> : project_portable<Centres>,
             avx512 ? locate_avx512<Centres> : avx2 ? locate_avx2<Centres> : locate_portable<Centres>};
   }
@@ -232,7 +231,7 @@ void store_block(const Located& located, int64_t count, int64_t radius, bool dis
 template <class Centres>
 void draw(const Centres& centres, const RenderCamera& camera, const float* points, int64_t n, int64_t radius,
           bool disc, bool centre, int64_t* target, int32_t* pixels, int64_t h, int64_t w) {
-  static const Stages<Centres> stages = Stages<Centres>::pick();
+  const Stages<Centres> stages = Stages<Centres>::pick();
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   const bool parallel = n >= kParallelPoints;
   int64_t invalid = 0;
@@ -279,7 +278,7 @@ uint32_t exponent_max_portable(const float* values, int64_t count) { IAENET_EXPO
 
 // Throws when values[0 .. count) holds a NaN or an infinity, naming the array and the (row, column) of the first.
 void check_finite(const float* values, int64_t count, const char* name) {
-  static const auto exponent_max = __builtin_cpu_supports("avx2") ? exponent_max_avx2 : exponent_max_portable;
+  const auto exponent_max = cpu_has(CpuIsa::Avx2) ? exponent_max_avx2 : exponent_max_portable;
   if (exponent_max(values, count) != 0x7f800000u) return;
   int64_t k = 0;
   while (std::isfinite(values[k])) ++k;

@@ -1,3 +1,4 @@
+#include "common/cpu_isa.h"
 #include "render/render_filter.h"
 
 #include <algorithm>
@@ -91,8 +92,8 @@ void filter_band_portable(const int64_t* centres, int64_t w, int64_t radius, con
 }
 
 FilterBandFn pick_filter_band() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return filter_band_avx512;
-  if (__builtin_cpu_supports("avx2")) return filter_band_avx2;
+  if (cpu_has(CpuIsa::Avx512)) return filter_band_avx512;
+  if (cpu_has(CpuIsa::Avx2)) return filter_band_avx2;
   return filter_band_portable;
 }
 
@@ -100,7 +101,7 @@ FilterBandFn pick_filter_band() {
 
 void render_splat_filter(const int64_t* centres, int64_t h, int64_t w, int64_t radius, bool disc, int64_t* zbuf,
                          bool parallel) {
-  static const FilterBandFn filter_band_fn = pick_filter_band();
+  const FilterBandFn filter_band_fn = pick_filter_band();
   const SplatRows rows(radius, disc);
   const int64_t band_size = static_cast<int64_t>(rows.half_widths.size()) * (kBandRows + 2 * radius) * w;
   const int64_t bands = (h + kBandRows - 1) / kBandRows;

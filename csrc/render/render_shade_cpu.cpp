@@ -1,3 +1,4 @@
+#include "common/cpu_isa.h"
 #include "render/render_shade_cpu.h"
 
 #include <algorithm>
@@ -32,7 +33,7 @@ void shade_winners_portable(const RenderCamera& camera, int64_t count, Winners& 
 using ShadeWinnersFn = void (*)(const RenderCamera&, int64_t, Winners&);
 
 ShadeWinnersFn pick_shade_winners() {
-  return __builtin_cpu_supports("avx2") ? shade_winners_avx2 : shade_winners_portable;
+  return cpu_has(CpuIsa::Avx2) ? shade_winners_avx2 : shade_winners_portable;
 }
 
 // Pixels [begin, end), end - begin <= kChunk: background written at once, winners gathered, shaded, scattered.
@@ -64,7 +65,7 @@ void shade_chunk(const RenderCamera& camera, const float* points, const float* n
 
 void render_shade_image(const RenderCamera& camera, const float* points, const float* normals, const int64_t* zbuf,
                         int64_t size, float* image, bool parallel) {
-  static const ShadeWinnersFn shade_winners = pick_shade_winners();
+  const ShadeWinnersFn shade_winners = pick_shade_winners();
   const int64_t chunks = (size + kChunk - 1) / kChunk;
 #ifdef _OPENMP
 #pragma omp parallel if (parallel && chunks > 1)

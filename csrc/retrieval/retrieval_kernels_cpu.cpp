@@ -1,3 +1,4 @@
+#include "common/cpu_isa.h"
 #include "retrieval/retrieval_cpu_kernels.h"
 
 #include <algorithm>
@@ -234,7 +235,7 @@ __attribute__((target("avx2,fma"))) int64_t at_most_avx2(const float* v, int64_t
 
 RetrievalKernels pick_retrieval_kernels(bool portable) {
 #ifdef IAENET_RETRIEVAL_AVX2
-  if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  if (!portable && cpu_has(CpuIsa::Avx2))
     return {block_dists_avx2, pair_dists_avx2, norm_avx2, bounds_avx2, at_most_avx2};
 #endif
   return {block_dists_portable, pair_dists_portable, norm_portable, bounds_portable, at_most_portable};

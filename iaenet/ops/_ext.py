@@ -1,6 +1,7 @@
 """Loads the compiled extension iaenet._C on first use, with an error that says how to build it."""
 from __future__ import annotations
 
+import contextlib
 import functools
 from types import ModuleType
 
@@ -20,3 +21,16 @@ def ext() -> ModuleType:
 def cuda_available() -> bool:
     """True when the extension was built with CUDA and a CUDA device is visible."""
     return bool(ext().cuda_built) and ext().cuda_device_count() > 0
+
+
+@contextlib.contextmanager
+def cpu_isa_limit(name: str):
+    """Inside the block the CPU kernels run at most the `name` SIMD variant: "portable", "avx2" or "avx512".
+    Every variant gives the same bits; this exists so tests (and users chasing a suspected miscompile) can run
+    the variants a CPU would not pick. Not thread-safe: the limit is process-wide."""
+    previous = ext().cpu_isa()
+    ext().set_cpu_isa_limit(name)
+    try:
+        yield
+    finally:
+        ext().set_cpu_isa_limit(previous)
