@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iaenet.ops._arrays import (as_float_array, as_index_array, empty_like_kind, is_cuda, is_torch, stream_of,
+from iaenet.ops._arrays import (as_float_array, as_index_array, empty_like_kind, is_cuda, stream_of,
                                 to_numpy)
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_int
