@@ -86,10 +86,7 @@ void retrieval_cpu(const float* bank, int64_t r, int64_t d, const int64_t* indpt
         std::vector<int64_t> best_row((q1 - q0) * k, kRetrievalNoRow);
         scan_query_tile(kernels, bank, d, cand.data(), cand_norm.data(), u, queries, query_norm.data(), q0, q1, k,
                         best_d.data(), best_row.data());
-        for (int64_t i = 0; i < (q1 - q0) * k; ++i) {
-          idx[q0 * k + i] = best_row[i] == kRetrievalNoRow ? -1 : best_row[i];
-          dist2[q0 * k + i] = best_d[i];
-        }
+        write_topk(best_d.data(), best_row.data(), (q1 - q0) * k, idx + q0 * k, dist2 + q0 * k);
       },
       1, static_cast<double>(c) * static_cast<double>(u) * static_cast<double>(d) >= kParallelWork);
 }

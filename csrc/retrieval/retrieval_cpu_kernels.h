@@ -39,6 +39,14 @@ struct RetrievalKernels {
 // The AVX2/FMA kernels when the CPU has them and `portable` is false, else the portable ones.
 RetrievalKernels pick_retrieval_kernels(bool portable);
 
+// Copies n top-k entries of consecutive queries to the outputs; an empty slot becomes idx -1 (dist2 stays +inf).
+inline void write_topk(const float* best_d, const int64_t* best_row, int64_t n, int64_t* idx, float* dist2) {
+  for (int64_t i = 0; i < n; ++i) {
+    idx[i] = best_row[i] == kRetrievalNoRow ? -1 : best_row[i];
+    dist2[i] = best_d[i];
+  }
+}
+
 // Ascending bank rows referenced by the selected patches, deduplicated through a mark per bank row.
 std::vector<int64_t> candidate_union(int64_t r, const int64_t* indptr, const int64_t* rows, const int64_t* patches,
                                      int64_t q);

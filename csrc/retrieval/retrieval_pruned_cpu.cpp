@@ -311,10 +311,7 @@ void retrieval_pruned_cpu(const float* bank, int64_t r, int64_t d, const int64_t
           std::fill(best_d.begin(), best_d.end(), kInf);
           std::fill(best_row.begin(), best_row.end(), kRetrievalNoRow);
           search.run(query, qn, proj_query, pn, nq, best_d.data(), best_row.data());
-          for (int64_t i = 0; i < nq * k; ++i) {
-            idx[q0 * k + i] = best_row[i] == kRetrievalNoRow ? -1 : best_row[i];
-            dist2[q0 * k + i] = best_d[i];
-          }
+          write_topk(best_d.data(), best_row.data(), nq * k, idx + q0 * k, dist2 + q0 * k);
         }
       },
       1, static_cast<double>(c) * static_cast<double>(u) * static_cast<double>(p) >= kParallelBoundWork);
