@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.memory import DualMemoryBank, cell_scores_reference
+from iaenet.memory import DualMemoryBank, cell_scores_reference, flat_pixel_index
 
 SIZE, G = 224, 28
 FULL = {"train_scans": 30, "patches": 400, "points_per_patch": 500, "side": 150}
@@ -65,14 +65,10 @@ def make_real_scene(train_scans: int | None):
     bank = DualMemoryBank()
     for i, (cloud, scan_cells) in enumerate(zip(points, cells)):
         bank.add_scan(expert3d.bank[expert3d.bank_scan == i], expert3d.patches(cloud),
-                      _pixel_index(scan_cells.view.pixels), scan_cells.features)
+                      flat_pixel_index(scan_cells.view.pixels, SIZE), scan_cells.features)
     x1 = expert3d.score(test.valid_points()[0])
-    return bank, (None, x1.patch_idx, _pixel_index(cells[-1].view.pixels), cells[-1].features, x1.neighbours)
+    return bank, (None, x1.patch_idx, flat_pixel_index(cells[-1].view.pixels, SIZE), cells[-1].features, x1.neighbours)
 
-
-def _pixel_index(pixels: np.ndarray) -> np.ndarray:
-    """(N, 2) (row, col) pixels of the 2D expert's view -> (N,) flat ids on the 224 image, -1 if undrawn."""
-    return np.where(pixels[:, 0] >= 0, pixels[:, 0].astype(np.int64) * SIZE + pixels[:, 1], -1)
 
 
 def make_scene(d: int, sizes: dict):

@@ -28,7 +28,7 @@ from iaenet.data.preprocess import preprocess_scan
 from iaenet.data.scan import Scan
 from iaenet.experts import PRESETS, Expert3D, point_scores_to_grid
 from iaenet.experts.expert2d import Expert2D, Expert2DConfig, Expert2DScorer
-from iaenet.memory import DualMemoryBank, cell_scores_reference
+from iaenet.memory import DualMemoryBank, cell_scores_reference, flat_pixel_index
 from iaenet.metrics import au_pro, object_auroc, pixel_auroc, smooth_map
 
 GRID = 224
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     for i, (scan, cells) in enumerate(zip(train, train_cells)):
         points, _ = scan.valid_points()
         bank.add_scan(expert3d.bank[expert3d.bank_scan == i], expert3d.patches(points),
-                      _pixel_index(cells.view.pixels), cells.features, name=scan.name)
+                      flat_pixel_index(cells.view.pixels, GRID), cells.features, name=scan.name)
     seconds["memory_bank_build"] = time.perf_counter() - start
     if not torch.equal(bank.m3d, expert3d.bank):
         raise RuntimeError("M3D differs from the 3D expert's bank: the neighbours would not refer to the same rows")
@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> dict:
         points, index = scan.valid_points()
         r3 = expert3d.score(points)
         start = time.perf_counter()
-        r2 = bank.score(None, r3.patch_idx, _pixel_index(cells.view.pixels), cells.features,
+        r2 = bank.score(None, r3.patch_idx, flat_pixel_index(cells.view.pixels, GRID), cells.features,
                         neighbours=r3.neighbours)
         x2_seconds.append(time.perf_counter() - start)
         candidate_fraction.append(_candidate_rows(bank, r3.neighbours) / bank.num_cells)
         start = time.perf_counter()
-        reference = cell_scores_reference(bank, r3.neighbours, r3.patch_idx, _pixel_index(cells.view.pixels),
+        reference = cell_scores_reference(bank, r3.neighbours, r3.patch_idx, flat_pixel_index(cells.view.pixels, GRID),
                                           cells.features)
         reference_seconds.append(time.perf_counter() - start)
         reference_gap.append(float(np.abs(reference - r2.cell_scores.reshape(-1)).max()))
@@ -123,10 +123,6 @@ def _candidate_rows(bank: DualMemoryBank, neighbours) -> int:
     patches = torch.unique(torch.as_tensor(neighbours)).tolist()
     return len(torch.unique(torch.cat([bank.rows[bank.indptr[p]:bank.indptr[p + 1]] for p in patches])))
 
-
-def _pixel_index(pixels: np.ndarray) -> np.ndarray:
-    """(N, 2) (row, col) image pixels of the 2D expert's view -> (N,) flat ids on the 224 image, -1 if undrawn."""
-    return np.where(pixels[:, 0] >= 0, pixels[:, 0].astype(np.int64) * GRID + pixels[:, 1], -1)
 
 
 def _parse(argv):

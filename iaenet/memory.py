@@ -88,7 +88,8 @@ class MemoryScores:
 
     point_scores: (N,) float32 X2 per valid point (0 for points without a pixel). object_score: s2 = max of it.
     cell_scores: (G, G) float32, X2 per scored cell, 0 elsewhere. scored_cells: (C,) int64 flat ids of the scored
-    cells (ascending): the test patches' widened cells that are not empty (all-zero features). neighbours: (P, k_patches) int64 M3D rows nearest to each test patch, nearest first.
+    cells (ascending): the test patches' widened cells that are not empty (all-zero features). neighbours:
+    (P, k_patches) int64 M3D rows nearest to each test patch, nearest first.
     cell_neighbours: (C, k_cells) int64 M2D rows each scored cell was reconstructed from, nearest first.
     Arrays are numpy when `cell_features` was numpy, else torch tensors on the bank's device.
     """
@@ -360,6 +361,15 @@ class DualMemoryBank:
             index.add(m3d)
             self._work["index"] = index
         return self._work["index"]
+
+
+def flat_pixel_index(pixels, size: int = 224) -> np.ndarray:
+    """(N, 2) int (row, col) pixels, as the 2D expert's view gives them (-1 for an undrawn point) -> the (N,) int64
+    flat ids on the size x size image that add_scan/score take as pixel_index, -1 for an undrawn point."""
+    pixels = _index_array(pixels, "pixels", 2)
+    if pixels.shape[1] != 2:
+        raise ValueError(f"pixels: expected (N, 2) (row, col), got shape {tuple(pixels.shape)}")
+    return np.where(pixels[:, 0] >= 0, pixels[:, 0] * size + pixels[:, 1], -1)
 
 
 def widened_cells(patch_idx, pixel_index, config: MemoryConfig, num_patches: int | None = None,

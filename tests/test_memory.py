@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from iaenet.memory import DualMemoryBank, MemoryConfig, cell_scores_reference, scored_cells, widened_cells
+from iaenet.memory import (DualMemoryBank, MemoryConfig, cell_scores_reference, flat_pixel_index, scored_cells,
+                           widened_cells)
 
 SIZE, G = 224, 28
 
@@ -339,3 +340,13 @@ def test_empty_cells_are_neither_stored_nor_searched(rng):
     assert (result.cell_scores.reshape(-1)[empty] == 0).all()
     reference = cell_scores_reference(bank, bank.neighbours(scans[2][0]).numpy(), *scans[2][1:])
     np.testing.assert_allclose(result.cell_scores.reshape(-1), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_flat_pixel_index():
+    pixels = np.array([[0, 0], [3, 5], [-1, -1], [223, 223]])
+    np.testing.assert_array_equal(flat_pixel_index(pixels), [0, 3 * 224 + 5, -1, 223 * 224 + 223])
+    np.testing.assert_array_equal(flat_pixel_index(torch.as_tensor(pixels), 256), [0, 3 * 256 + 5, -1, 223 * 256 + 223])
+    with pytest.raises(ValueError, match="pixels: expected"):
+        flat_pixel_index(np.zeros((4, 3), np.int64))
+    with pytest.raises(TypeError, match="pixels"):
+        flat_pixel_index(pixels.astype(np.float32))
