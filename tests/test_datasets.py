@@ -323,3 +323,35 @@ def test_category_root_hint_and_bad_split(mvtec_tiny):
         open_dataset(mvtec_tiny, "cable_gland", "tset")
     with pytest.raises(TypeError, match="integer"):
         open_dataset(mvtec_tiny, "cable_gland", "test")["0"]
+
+
+# ----------------------------------------------------------------------------- relative paths
+
+
+@pytest.fixture
+def mvtec_root(tmp_path):
+    root = tmp_path / "mvtec"
+    _write_mvtec_sample(root / "part", "train", "good", "000")
+    _write_mvtec_sample(root / "part", "test", "good", "000")
+    return root
+
+
+@pytest.mark.parametrize("layout, category", [("mvtec", "part"), ("eyecandies", "CandyCane"), ("real3d", "duck")])
+def test_every_layout_reads_a_relative_root(request, monkeypatch, layout, category):
+    # a relative root once made the MVTec detector join the split folder twice ("no dataset category found")
+    root = request.getfixturevalue(f"{layout}_root")
+    root = root[0] if isinstance(root, tuple) else root
+    absolute = {split: [scan.points for scan in open_dataset(root, category, split)]
+                for split in detect_layout(root / category).available_splits(root / category)}
+    monkeypatch.chdir(root.parent)
+    relative = Path(root.name)
+    assert list_categories(relative) == [category]
+    assert detect_layout(relative / category).name == detect_layout(root / category).name
+    assert list(describe(relative)["categories"]) == [category]
+    for split, points in absolute.items():
+        scans = list(open_dataset(relative, category, split))
+        assert len(scans) == len(points) > 0
+        for scan, expected in zip(scans, points):
+            np.testing.assert_array_equal(scan.points, expected)
+    monkeypatch.chdir(root)
+    assert list_categories(".") == [category]
