@@ -16,9 +16,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args) or 0
-    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError) as err:
-        print(f"iaenet {args.command}: error: {err}", file=sys.stderr)
+    # the user's mistakes: bad arguments or files (ValueError, TypeError for a wrong dtype in a file)
+    # and the file system's refusals (missing, unreadable, unwritable: OSError); anything else is a bug
+    except (ValueError, TypeError, OSError) as err:
+        print(f"iaenet {args.command}: error: {_message(err)}", file=sys.stderr)
         return 1
+
+
+def _message(err: Exception) -> str:
+    """One line for an error: `path: reason` for the OS's own errors, else the error's text."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror[0].lower()}{err.strerror[1:]}"
+    return " ".join(str(err).split())
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
 """Scan validation, scan readers (TIFF, NPY, NPZ, PLY, PCD), writers, and bad input."""
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,27 @@ def test_bad_npy_and_npz(tmp_path, rng):
     _raises_naming(tmp_path / "badgt.npz", TypeError, "gt")
     np.savez(tmp_path / "badrgb.npz", points=_grid(rng, 3, 3), rgb=np.ones((3, 3, 3), np.float32))
     _raises_naming(tmp_path / "badrgb.npz", TypeError, "uint8")
+
+
+def test_damaged_npy_header_and_npz_archive(tmp_path, rng):
+    # errors numpy and zipfile raise for damaged files beyond ValueError/OSError
+    np.save(tmp_path / "ok.npy", _cloud(rng))
+    data = (tmp_path / "ok.npy").read_bytes()
+    (tmp_path / "brace.npy").write_bytes(data.replace(b"}", b"(", 1))  # header literal never closes
+    _raises_naming(tmp_path / "brace.npy", ValueError, "cannot read NPY")
+    np.savez_compressed(tmp_path / "ok.npz", points=_cloud(rng, 1000))
+    data = (tmp_path / "ok.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "ok.npz") as archive:
+        local = archive.infolist()[0].header_offset
+    # the deflate stream follows the local header: 30 bytes, then name and extra field of the lengths at +26, +28
+    start = local + 30 + int.from_bytes(data[local + 26:local + 28], "little") + \
+        int.from_bytes(data[local + 28:local + 30], "little")
+    (tmp_path / "inflate.npz").write_bytes(data[:start] + b"\x00\xff" * 4 + data[start + 8:])
+    _raises_naming(tmp_path / "inflate.npz", ValueError, "cannot read NPZ")
+    directory = data.rfind(b"PK\x01\x02")  # central directory entry; its method field is at +10
+    unknown = data[:directory + 10] + (99).to_bytes(2, "little") + data[directory + 12:]
+    (tmp_path / "method.npz").write_bytes(unknown)
+    _raises_naming(tmp_path / "method.npz", ValueError, "cannot read NPZ")
 
 
 def test_bad_ply(tmp_path, rng):

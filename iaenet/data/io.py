@@ -6,7 +6,9 @@ Nothing here modifies an input file.
 """
 from __future__ import annotations
 
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +174,8 @@ def _as_points(array: np.ndarray, path: Path, what: str, organized_only: bool = 
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    # numpy parses the header as Python literals: a corrupt one raises a tokenizer or syntax error
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as error:
         raise ValueError(f"{path}: cannot read NPY array ({error})") from None
 
 
@@ -180,7 +183,10 @@ def _read_npz(path: Path) -> Scan:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+    # besides the NPY errors: a damaged zip directory claims an unknown compression method or zip
+    # version (NotImplementedError), damaged compressed data fails to inflate (zlib.error)
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, KeyError,
+            NotImplementedError, zlib.error) as error:
         raise ValueError(f"{path}: cannot read NPZ archive ({error})") from None
     if "points" not in arrays:
         raise ValueError(f"{path}: NPZ archive has no 'points' array (keys: {', '.join(arrays) or 'none'})")
