@@ -345,6 +345,16 @@ def test_damaged_npy_header_and_npz_archive(tmp_path, rng):
     _raises_naming(tmp_path / "method.npz", ValueError, "cannot read NPZ")
 
 
+def test_npz_and_npy_with_each_others_suffix(tmp_path, rng):
+    np.savez(tmp_path / "scan.npz", points=_cloud(rng), rgb=np.zeros((50, 3), np.uint8))
+    (tmp_path / "scan.npz").rename(tmp_path / "archive.npy")
+    _raises_naming(tmp_path / "archive.npy", ValueError, r"holds an NPZ archive \(arrays: points, rgb\).*\.npz")
+    np.save(tmp_path / "cloud.npy", _cloud(rng))
+    (tmp_path / "cloud.npy").rename(tmp_path / "array.npz")
+    _raises_naming(tmp_path / "array.npz", ValueError, r"holds a single NPY array \(shape \(50, 3\), dtype float32\)"
+                   r".*\.npy")
+
+
 def test_bad_ply(tmp_path, rng):
     points = _cloud(rng)
     _write_ply(tmp_path / "ok.ply", points, "binary_little_endian")

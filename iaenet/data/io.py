@@ -173,21 +173,33 @@ def _as_points(array: np.ndarray, path: Path, what: str, organized_only: bool = 
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     # numpy parses the header as Python literals: a corrupt one raises a tokenizer or syntax error
     except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as error:
         raise ValueError(f"{path}: cannot read NPY array ({error})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):  # np.load goes by the content, not the suffix
+        with loaded:
+            names = ", ".join(loaded.files) or "none"
+        raise ValueError(f"{path}: holds an NPZ archive (arrays: {names}), not a single NPY array; "
+                         "give it the suffix .npz")
+    return loaded
 
 
 def _read_npz(path: Path) -> Scan:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        loaded = np.load(path, allow_pickle=False)
+        arrays = None
+        if isinstance(loaded, np.lib.npyio.NpzFile):  # np.load goes by the content, not the suffix
+            with loaded as archive:
+                arrays = {key: archive[key] for key in archive.files}
     # besides the NPY errors: a damaged zip directory claims an unknown compression method or zip
     # version (NotImplementedError), damaged compressed data fails to inflate (zlib.error)
     except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, KeyError,
             NotImplementedError, zlib.error) as error:
         raise ValueError(f"{path}: cannot read NPZ archive ({error})") from None
+    if arrays is None:
+        raise ValueError(f"{path}: holds a single NPY array (shape {loaded.shape}, dtype {loaded.dtype}), "
+                         "not an NPZ archive; give it the suffix .npy")
     if "points" not in arrays:
         raise ValueError(f"{path}: NPZ archive has no 'points' array (keys: {', '.join(arrays) or 'none'})")
     points = _as_points(arrays["points"], path, "'points'")
