@@ -39,9 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iaenet.experts.tensor_files import load_tensors, save_tensors
 from iaenet.ops.reconstruct import MAX_ATOMS, omp_residuals
 from iaenet.ops.retrieval import BankProjection, restricted_knn
+from iaenet.tensor_files import load_tensors, save_tensors
 
 MODEL_KIND = "iaenet.dual_memory_bank"
 # Pruning pays when the prune_dims axes hold this share of M2D's variance; real features hold ~0.9 at 16 axes,

@@ -207,7 +207,7 @@ def test_load_rejects_missing_corrupt_and_foreign_files(bank_and_scans, tmp_path
     junk.write_bytes(b"not a safetensors file at all")
     with pytest.raises(ValueError, match="junk.safetensors"):
         DualMemoryBank.load(junk)
-    from iaenet.experts.tensor_files import save_tensors
+    from iaenet.tensor_files import save_tensors
 
     foreign = tmp_path / "foreign.safetensors"
     save_tensors(foreign, {"x": torch.zeros(2)}, "iaenet.expert3d", {})

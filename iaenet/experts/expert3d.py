@@ -23,8 +23,8 @@ from iaenet.experts.omp import omp_reconstruct
 from iaenet.experts.sdf_data import neighbour_sigma, normalise_patches
 from iaenet.experts.sdf_nets import SDFNetwork
 from iaenet.experts.sdf_training import train_sdf
-from iaenet.experts.tensor_files import load_tensors, save_tensors
 from iaenet.ops import group_patches
+from iaenet.tensor_files import load_tensors, save_tensors
 
 MODEL_KIND = "iaenet.expert3d"
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from iaenet.experts.expert3d_config import Expert3DConfig
 from iaenet.experts.sdf_data import draw_queries
 from iaenet.experts.sdf_nets import SDFNetwork, neural_pull_loss
-from iaenet.experts.tensor_files import load_tensors, save_tensors
+from iaenet.tensor_files import load_tensors, save_tensors
 
 CHECKPOINT_KIND = "iaenet.expert3d.sdf_checkpoint"
 
