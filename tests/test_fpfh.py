@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from iaenet.ops._ext import ext
-from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors, fpfh_reference
+from iaenet.ops import knn
+from iaenet.ops._arrays import to_numpy
+from iaenet.ops.fpfh import UNIT_TOLERANCE, fpfh, fpfh_from_neighbors, fpfh_reference
 from iaenet.ops.normals import estimate_normals_reference
 from _feature_inputs import FakeCudaArray, smooth_cloud, valid_points
 
@@ -150,6 +152,22 @@ def test_bad_input(rng, call, err, message):
     normals = np.tile(np.array([[0, 0, 1]], np.float32), (12, 1))
     with pytest.raises(err, match=message):
         call(pts, normals)
+
+
+@pytest.mark.parametrize("kind", [np.asarray, torch.from_numpy])
+def test_normals_must_be_unit_vectors(rng, kind):
+    pts = smooth_cloud(rng, 200)
+    normals = _open3d_normals(pts)
+    idx = knn(pts, 10)[0]
+    nearly = normals * np.float32(1 + 0.5 * UNIT_TOLERANCE)  # within the tolerance: accepted as is
+    np.testing.assert_array_equal(to_numpy(fpfh(kind(pts), kind(nearly), k=10)), fpfh(pts, nearly, k=10))
+    for scale, row, words in ((2.0, 7, "first row 7 of length 2"), (0.0, 3, "first row 3 of length 0"),
+                              (1 + 2 * UNIT_TOLERANCE, 0, "first row 0 of length 1.002")):
+        bad = normals.copy()
+        bad[row:row + 2] *= np.float32(scale)
+        for call in (lambda n: fpfh(kind(pts), n, k=10), lambda n: fpfh_from_neighbors(kind(pts), n, kind(idx))):
+            with pytest.raises(ValueError, match=rf"normals: expected unit vectors .*2 row\(s\).*{words}"):
+                call(kind(bad))
 
 
 def test_non_contiguous_inputs_are_converted(rng):

@@ -15,14 +15,15 @@ from iaenet.ops._params import check_camera, check_k, check_radius
 from iaenet.ops.normals import ORIGIN, _normals_kernel
 
 FPFH_DIMS = 33
+UNIT_TOLERANCE = 1e-3  # how far a given normal's length may be from 1 (float32 rounding is ~1e-7)
 
 
 def fpfh(points, normals=None, k: int = 100, radius: float | None = None, normals_k: int = 30,
          normals_radius: float | None = None, camera=ORIGIN):
     """FPFH of every point, like Open3D's `compute_fpfh_feature` (transposed, float32).
 
-    points: (N, 3) float array in metres (numpy, or torch on CPU/CUDA). normals: (N, 3) float array, or None
-    to estimate them here by PCA over the `normals_k` nearest neighbours (hybrid with `normals_radius` if
+    points: (N, 3) float array in metres (numpy, or torch on CPU/CUDA). normals: (N, 3) float array of unit
+    vectors (length within UNIT_TOLERANCE of 1, else ValueError), or None to estimate them here by PCA over the `normals_k` nearest neighbours (hybrid with `normals_radius` if
     given), oriented to `camera`, reusing the FPFH neighbour search (the normals_k nearest are the first
     columns of the k nearest). k: neighbours per point including the point itself (Open3D's max_nn),
     2 <= k <= N. radius: None for plain kNN, or metres for Open3D's hybrid search (the k nearest within the
@@ -51,7 +52,7 @@ def fpfh(points, normals=None, k: int = 100, radius: float | None = None, normal
 def fpfh_from_neighbors(points, normals, nbr_idx, nbr_count=None):
     """FPFH from given normals and neighbourhoods.
 
-    normals: (N, 3) float array. nbr_idx: (N, K) integer, row i = neighbours of point i, nearest first,
+    normals: (N, 3) float array of unit vectors, as for `fpfh`. nbr_idx: (N, K) integer, row i = neighbours of point i, nearest first,
     point i itself first (Open3D skips the first entry as the point itself). nbr_count: (N,) integer in
     [0, K] or None: only the first nbr_count[i] entries of row i are used. Returns (N, 33) float32.
     """
@@ -78,6 +79,14 @@ def _check_normals(normals, points):
         raise ValueError(f"normals: expected shape ({points.shape[0]}, 3) to match points, got {tuple(normals.shape)}")
     if is_torch(normals) != is_torch(points) or (is_torch(points) and normals.device != points.device):
         raise ValueError("normals: must be of the same kind and on the same device as points")
+    # the angle features assume unit normals: other lengths silently give other histograms
+    lengths = normals.norm(dim=1) if is_torch(normals) else np.linalg.norm(normals, axis=1)
+    off = to_numpy(abs(lengths - 1) > UNIT_TOLERANCE)
+    if off.any():
+        first = int(np.flatnonzero(off)[0])
+        raise ValueError(f"normals: expected unit vectors (length within {UNIT_TOLERANCE} of 1), {int(off.sum())} "
+                         f"row(s) are not, first row {first} of length {float(lengths[first]):.6g}; normalise "
+                         "them (a zero normal has no direction: drop its point) or pass normals=None")
     return normals
 
 
