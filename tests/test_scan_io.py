@@ -9,6 +9,7 @@ from PIL import Image
 
 from iaenet.data.io import (read_mask_png, read_rgb_png, read_scan, read_score_map, read_scored_cloud,
                             write_score_map, write_scored_cloud)
+from iaenet.data.ply import read_ply_vertices
 from iaenet.data.scan import Scan
 
 
@@ -178,6 +179,40 @@ def test_ply_written_by_open3d(tmp_path, rng):
         scan = read_scan(tmp_path / "o.ply")
         np.testing.assert_allclose(scan.points, points, atol=1e-6)  # Open3D's ascii has 6 decimals
         np.testing.assert_allclose(scan.normals[:, 1:], np.tile([0.6, 0.8], (len(points), 1)), rtol=1e-6)
+
+
+def _ascii_ply(properties: str, row: str) -> bytes:
+    return (f"ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\n"
+            f"{properties}end_header\n1 2 3 {'0 ' * properties.count('property')}\n1 2 3 {row}\n").encode()
+
+
+@pytest.mark.parametrize("declared, value, allowed", [
+    ("uchar", "300", "0..255"), ("uchar", "-1", "0..255"), ("char", "128", "-128..127"),
+    ("ushort", "70000", "0..65535"), ("int", "1.5", "whole numbers"), ("uint", "nan", "whole numbers"),
+    ("int", "inf", "whole numbers"), ("float", "1e39", "within"),
+])
+def test_ascii_ply_value_outside_its_type(tmp_path, declared, value, allowed):
+    # the cast used to wrap (uchar 300 read as 44) or turn into inf without a word
+    (tmp_path / "v.ply").write_bytes(_ascii_ply(f"property {declared} red\n", value))
+    _raises_naming(tmp_path / "v.ply", ValueError,
+                   rf"element 'vertex' property 'red' \(\w+\) holds {value} on vertex line 2.*{allowed}")
+
+
+def test_ascii_ply_values_at_the_limits_of_their_type(tmp_path):
+    (tmp_path / "v.ply").write_bytes(_ascii_ply("property uchar a\nproperty char b\nproperty float c\n",
+                                                "255 -128 3.4e38"))
+    vertices = read_ply_vertices(tmp_path / "v.ply")
+    assert vertices["a"][1] == 255 and vertices["b"][1] == -128 and vertices["c"].dtype == np.float32
+
+
+@pytest.mark.parametrize("fmt", ["ascii", "binary_little_endian"])
+@pytest.mark.parametrize("twice", ["property float x", "property uchar red", "property list uchar int red"])
+def test_ply_property_declared_twice(tmp_path, rng, fmt, twice):
+    _write_ply(tmp_path / "ok.ply", _cloud(rng, 3), fmt)
+    data = (tmp_path / "ok.ply").read_bytes()
+    name = twice.split()[-1]
+    (tmp_path / "twice.ply").write_bytes(data.replace(b"end_header", twice.encode() + b"\nend_header"))
+    _raises_naming(tmp_path / "twice.ply", ValueError, f"element 'vertex' declares property '{name}' twice")
 
 
 def _pcd_header(fields, sizes, types, counts, width, height, data):

@@ -1,7 +1,8 @@
 """PLY reading and writing of per-vertex properties, in numpy (ascii and binary, either byte order).
 
 Only the vertex element is returned; other elements (faces, ...) are skipped when they come after
-it or have fixed-size records. Every error is a ValueError that names the file and the problem.
+it or have fixed-size records. Every error is a ValueError that names the file and the problem, among
+them a property name declared twice in one element and an ASCII value outside its declared type.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class _Element:
         self.name = name
         self.count = count
         self.properties: list[tuple[str, str]] = []  # (name, numpy type code) for scalar properties
+        self.names: list[str] = []  # every property's name, list properties included
         self.has_list = False
 
     def dtype(self, byte_order: str) -> np.dtype:
@@ -96,10 +98,14 @@ def _parse_header(data: bytes, path: Path) -> tuple[str, list[_Element], int]:
             elif words[0] == "property":
                 if not elements:
                     raise ValueError(f"property before any element: {line!r}")
+                name = words[4] if words[1] == "list" else words[2]
+                if name in elements[-1].names:  # readers would keep one of the two silently
+                    raise ValueError(f"element {elements[-1].name!r} declares property {name!r} twice")
+                elements[-1].names.append(name)
                 if words[1] == "list":
                     elements[-1].has_list = True
                 else:
-                    elements[-1].properties.append((words[2], _PLY_TYPES[words[1]]))
+                    elements[-1].properties.append((name, _PLY_TYPES[words[1]]))
             else:
                 raise ValueError(f"unexpected header line {line!r}")
         except (IndexError, KeyError):
@@ -156,4 +162,21 @@ def _read_ascii_vertices(body: bytes, elements: list[_Element], path: Path) -> d
         table = np.array(rows, dtype=np.float64).reshape(vertex.count, width)
     except ValueError:
         raise ValueError(f"{path}: PLY vertex data holds a value that is not a number") from None
+    for column, (name, code) in enumerate(vertex.properties):
+        dtype = np.dtype(code)
+        bad, allowed = _outside(table[:, column], dtype)
+        if bad.any():  # the cast below would wrap (uchar 300 -> 44) or overflow to inf without a word
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{path}: PLY element 'vertex' property {name!r} ({dtype.name}) holds "
+                             f"{rows[row][column]} on vertex line {row + 1}; the type holds {allowed}")
     return {name: table[:, column].astype(code) for column, (name, code) in enumerate(vertex.properties)}
+
+
+def _outside(values: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, str]:
+    """Which parsed float64 `values` do not fit `dtype`, and what the type holds, in words."""
+    if dtype.kind == "f":
+        limit = np.finfo(dtype).max
+        return np.isfinite(values) & (np.abs(values) > limit), f"values within +-{limit:.6g}"
+    info = np.iinfo(dtype)
+    fits = (values >= info.min) & (values <= info.max) & (values == np.round(values))
+    return ~fits, f"whole numbers {info.min}..{info.max}"
