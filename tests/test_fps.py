@@ -61,6 +61,18 @@ def test_bad_start(rng):
         farthest_point_sample(rng.random((5, 3)), 2, start=5)
 
 
+@pytest.mark.parametrize("kwargs,err,match", [
+    (dict(start=float("inf")), TypeError, "start: expected an int"),  # int(inf) raised OverflowError
+    (dict(start=1.5), TypeError, "start: expected an int"),           # int(1.5) picked point 1
+    (dict(start="1"), TypeError, "start: expected an int"),
+    (dict(seed=-1), ValueError, "seed: need seed >= 0"),
+    (dict(seed=0.5), TypeError, "seed: expected an int"),
+])
+def test_bad_start_and_seed_types(rng, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        farthest_point_sample(rng.random((5, 3)), 2, **kwargs)
+
+
 def test_non_contiguous_and_float64_are_converted(rng):
     pts = rng.random((100, 6))[:, ::2]
     np.testing.assert_array_equal(

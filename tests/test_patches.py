@@ -70,6 +70,10 @@ def test_torch_in_torch_out(rng):
         (100, {"patch_size": 10, "group_mul": 0}, ValueError, "group_mul"),
         (100, {"patch_size": 10, "group_mul": "10"}, TypeError, "group_mul"),
         (100, {"patch_size": 10, "group_mul": float("nan")}, ValueError, "group_mul"),
+        (100, {"patch_size": 10, "group_mul": float("inf")}, ValueError, "group_mul: must be finite and > 0"),
+        (100, {"patch_size": 10, "group_mul": -float("inf")}, ValueError, "group_mul: must be finite and > 0"),
+        (100, {"patch_size": 10, "group_mul": True}, TypeError, "group_mul"),
+        (100, {"patch_size": 10, "group_mul": 1e300}, ValueError, "group_mul: 1e.300 asks for .* more than the 100"),
         (0, {"patch_size": 1}, ValueError, "points"),
     ],
 )

@@ -147,6 +147,21 @@ def test_bad_input(kwargs, err):
         render_pinhole(**args)
 
 
+@pytest.mark.parametrize("call,err,match", [
+    (lambda p: render_pinhole(p, p, image_size=(float("inf"), 10)), ValueError, "image_size: expected .* two ints"),
+    (lambda p: render_pinhole(p, p, image_size=(223.9, 10)), ValueError, "image_size: expected .* two ints"),
+    (lambda p: render_organized(p, p, [0, 1, 2], (3, 1), image_size=(8, np.nan)), ValueError, "image_size"),
+    (lambda p: PinholeCamera.fit(p, zoom=float("inf")), ValueError, "zoom: must be finite and > 0"),
+    (lambda p: PinholeCamera.fit(p, zoom=0), ValueError, "zoom: must be finite and > 0"),
+    (lambda p: PinholeCamera.fit(p, fov_deg=float("nan")), ValueError, "fov_deg: must be finite and > 0"),
+    (lambda p: PinholeCamera.fit(p, fov_deg=180), ValueError, r"fov_deg: must be in \(0, 180\)"),
+    (lambda p: PinholeCamera.fit(p, fov_deg="60"), TypeError, "fov_deg: expected a number"),
+])
+def test_bad_sizes_and_camera_numbers(call, err, match):
+    with pytest.raises(err, match=match):
+        call(np.ones((3, 3), np.float32))
+
+
 def test_bad_grid_and_camera():
     pts = np.ones((3, 3), np.float32)
     with pytest.raises(ValueError, match="grid_index"):

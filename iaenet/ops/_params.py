@@ -1,7 +1,8 @@
-"""Checks of the scalar parameters the ops share (counts, radii, camera positions); errors name the argument."""
+"""Checks of the scalar parameters the ops share (counts, radii, scales, camera positions); errors name the argument."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -25,15 +26,18 @@ def check_k(k, n: int, name: str = "k", minimum: int = 1) -> int:
     return k
 
 
+def check_positive(value, name: str) -> float:
+    """`value` as a finite float > 0 (inf would overflow the counts and sizes derived from it); bools are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: must be finite and > 0, got {value}")
+    return float(value)
+
+
 def check_radius(radius, name: str = "radius") -> float | None:
     """None, or a finite positive float (metres)."""
-    if radius is None:
-        return None
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name}: expected a number or None, got {type(radius).__name__}")
-    if not (math.isfinite(radius) and radius > 0):
-        raise ValueError(f"{name}: must be finite and > 0, got {radius}")
-    return float(radius)
+    return None if radius is None else check_positive(radius, name)
 
 
 def check_camera(camera) -> tuple[float, float, float] | None:

@@ -1,12 +1,10 @@
 """Local patches of a point cloud for the 3D expert: farthest-point centres and their nearest points."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from iaenet.ops._arrays import as_float_array, to_numpy
-from iaenet.ops._params import check_int
+from iaenet.ops._params import check_int, check_positive
 from iaenet.ops.neighbours import knn
 from iaenet.ops.sampling import farthest_point_sample
 
@@ -16,7 +14,8 @@ def group_patches(points, num_patches: int | None = None, patch_size: int = 500,
 
     points: (N, 3) float array (numpy, or torch on CPU/CUDA), finite, N >= patch_size.
     num_patches: P, the number of centres; None gives max(1, round(N * group_mul / patch_size)), so every
-    point lies in about `group_mul` patches (Python's round, as in Shape-Guided's cut_patches.py).
+    point lies in about `group_mul` patches (Python's round, as in Shape-Guided's cut_patches.py); group_mul is
+    finite and > 0 and may ask for at most N patches.
     seed: draws the first centre (the references draw it unseeded).
     Returns (centre_idx, patch_idx): (P,) int64 centres chosen by farthest point sampling, and (P, patch_size)
     int64 indices of the patch_size points nearest each centre (the centre first), sorted by distance with ties
@@ -27,12 +26,11 @@ def group_patches(points, num_patches: int | None = None, patch_size: int = 500,
     patch_size = check_int(patch_size, "patch_size", minimum=1)
     if n < patch_size:
         raise ValueError(f"points: {n} points cannot fill a patch of patch_size={patch_size} points")
-    if isinstance(group_mul, bool) or not isinstance(group_mul, numbers.Real):
-        raise TypeError(f"group_mul: expected a number, got {type(group_mul).__name__}")
-    if not group_mul > 0:
-        raise ValueError(f"group_mul: expected a positive number, got {group_mul!r}")
+    group_mul = check_positive(group_mul, "group_mul")
     if num_patches is None:
         num_patches = max(1, round(n * group_mul / patch_size))
+        if num_patches > n:
+            raise ValueError(f"group_mul: {group_mul} asks for {num_patches} patches, more than the {n} points")
     elif check_int(num_patches, "num_patches", minimum=1) > n:
         raise ValueError(f"num_patches: need at most {n} (the number of points), got {num_patches}")
     centre_idx = farthest_point_sample(points, int(num_patches), seed=seed)

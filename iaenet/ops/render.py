@@ -18,6 +18,7 @@ import numpy as np
 
 from iaenet.ops._arrays import as_float_array, as_index_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
 from iaenet.ops._ext import ext
+from iaenet.ops._params import check_int, check_positive
 
 SPLATS = ("square", "disc")
 ALBEDO, AMBIENT, DIFFUSE, BACKGROUND = 0.5, 0.7, 1.06, 1.0  # mirrors csrc/render/render_math.h
@@ -51,8 +52,9 @@ class PinholeCamera:
         the sensor's side: that is the view CPMF gets by flipping the cloud with diag(1,-1,-1) first.
         """
         h, w = _check_size(image_size)
-        if not 0 < fov_deg < 180 or not zoom > 0:
-            raise ValueError(f"fov_deg must be in (0, 180) and zoom > 0, got {fov_deg}, {zoom}")
+        if not check_positive(fov_deg, "fov_deg") < 180:
+            raise ValueError(f"fov_deg: must be in (0, 180), got {fov_deg}")
+        zoom = check_positive(zoom, "zoom")
         p = to_numpy(as_float_array(points, "points", ndim=2, last_dim=3)).astype(np.float64)
         if len(p) == 0:
             raise ValueError("points: empty cloud, cannot fit a camera")
@@ -202,10 +204,10 @@ def _shade(rot: np.ndarray, pc: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def _check_size(size, name: str = "image_size") -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in size)
+    try:  # ints only: int() would truncate 223.9 and overflow on inf
+        h, w = (check_int(v, name) for v in size)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: expected (height, width), got {size!r}") from err
+        raise ValueError(f"{name}: expected (height, width) as two ints, got {size!r}") from err
     if h < 1 or w < 1 or h > 16384 or w > 16384:
         raise ValueError(f"{name}: expected sizes in 1..16384, got {(h, w)}")
     return h, w
