@@ -263,10 +263,11 @@ class DualMemoryBank:
         # On the CPU the per-scan glue works on numpy views: torch's indexing ops open OpenMP teams for these
         # small arrays, and the threads' spinning afterwards slows the steps that follow (docs/memory.md).
         host = self.device.type == "cpu"
-        features, bank, scored = (x.numpy() if host else x for x in (cell_features, m2d, scored))
+        features, bank, scored, indptr, rows, selected = (x.numpy() if host else x for x in (
+            cell_features, m2d, scored, self.indptr, self.rows, neighbours.flatten()))  # the ops take one kind
         scored = scored[(features[scored] != 0).any(1)]  # empty cells score 0, like the bank's
         queries = features[scored]
-        idx, _ = restricted_knn(bank, self.indptr, self.rows, neighbours.flatten(), queries, cfg.k_cells,
+        idx, _ = restricted_knn(bank, indptr, rows, selected, queries, cfg.k_cells,
                                 check_finite=False, projection=self._projection())
         cell_scores = np.zeros(cfg.cells ** 2, np.float32) if host else \
             torch.zeros(cfg.cells ** 2, dtype=torch.float32, device=self.device)

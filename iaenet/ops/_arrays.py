@@ -61,6 +61,16 @@ def as_index_array(x: Any, name: str, ndim: int | None = None, dtype: str = "int
     return x
 
 
+def check_same_kind(like: Any, like_name: str, **arrays: Any) -> None:
+    """ValueError unless every array in `arrays` (name -> array; None is skipped) is of the kind of `like`:
+    numpy, or torch on the same device. Ops answer in the kind of their inputs, so a mix has no one answer, and
+    moving data between host and device is left to the caller, who sees its cost."""
+    for name, x in arrays.items():
+        if x is not None and (is_torch(x) != is_torch(like) or (is_torch(x) and x.device != like.device)):
+            raise ValueError(f"{name}: must be of the same kind and on the same device as {like_name} (all numpy, "
+                             f"or all torch on one device); got {_kind(x)} and {_kind(like)}")
+
+
 def empty_like_kind(like: Any, shape: tuple[int, ...], dtype: str):
     """An uninitialised output of `shape` and `dtype`, of the same kind (numpy/torch, device) as `like`."""
     if is_torch(like):
@@ -77,6 +87,10 @@ def stream_of(x: Any) -> int:
 
 def to_numpy(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if is_torch(x) else np.asarray(x)
+
+
+def _kind(x: Any) -> str:
+    return f"a torch tensor on {x.device}" if is_torch(x) else "a numpy array"
 
 
 def _check_shape(x, name: str, ndim: int | None, last_dim: int | None) -> None:

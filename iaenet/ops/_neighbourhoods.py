@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from iaenet.ops._arrays import as_index_array, is_torch, to_numpy
+from iaenet.ops._arrays import as_index_array, check_same_kind, is_torch, to_numpy
 from iaenet.ops.neighbours import knn
 
 try:
@@ -64,9 +64,10 @@ def _put_self_first(nbr_idx) -> None:
 
 
 def check_neighbours(nbr_idx, nbr_count, n: int, like):
-    """Validates user-given neighbour lists for `n` points; returns them as contiguous int64 of the kind of
-    `like` (numpy, or torch on its device)."""
-    nbr_idx = _same_kind(as_index_array(nbr_idx, "nbr_idx", ndim=2), like, "nbr_idx")
+    """Validates user-given neighbour lists for `n` points, of the kind of `like` (numpy, or torch on its
+    device); returns them as contiguous int64."""
+    nbr_idx = as_index_array(nbr_idx, "nbr_idx", ndim=2)
+    check_same_kind(like, "points", nbr_idx=nbr_idx)
     if tuple(nbr_idx.shape)[0] != n or nbr_idx.shape[1] < 1:
         raise ValueError(f"nbr_idx: expected shape ({n}, K) with K >= 1, got {tuple(nbr_idx.shape)}")
     k = int(nbr_idx.shape[1])
@@ -74,7 +75,8 @@ def check_neighbours(nbr_idx, nbr_count, n: int, like):
     if lo < 0 or hi >= n:
         raise ValueError(f"nbr_idx: indices must lie in [0, {n}), got values in [{lo}, {hi}]")
     if nbr_count is not None:
-        nbr_count = _same_kind(as_index_array(nbr_count, "nbr_count", ndim=1), like, "nbr_count")
+        nbr_count = as_index_array(nbr_count, "nbr_count", ndim=1)
+        check_same_kind(like, "points", nbr_count=nbr_count)
         if tuple(nbr_count.shape) != (n,):
             raise ValueError(f"nbr_count: expected shape ({n},), got {tuple(nbr_count.shape)}")
         lo, hi = int(nbr_count.min()), int(nbr_count.max())
@@ -88,13 +90,3 @@ def check_neighbours(nbr_idx, nbr_count, n: int, like):
         raise ValueError(f"nbr_idx: row i must start with the point itself (i), but row {i} starts with {int(first[i])}")
     return nbr_idx, nbr_count
 
-
-def _same_kind(x, like, name: str):
-    if is_torch(like):
-        x = x if is_torch(x) else torch.from_numpy(np.asarray(x))
-        if x.device != like.device:
-            raise ValueError(f"{name}: on {x.device}, but points are on {like.device}")
-        return x
-    if is_torch(x):
-        raise TypeError(f"{name}: a torch tensor, but points are a numpy array; pass both of one kind")
-    return x

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from iaenet.ops import _neighbourhoods
-from iaenet.ops._arrays import as_float_array, empty_like_kind, is_torch, stream_of, to_numpy
+from iaenet.ops._arrays import as_float_array, check_same_kind, empty_like_kind, is_torch, stream_of, to_numpy
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_camera, check_k, check_radius
 from iaenet.ops.normals import ORIGIN, _normals_kernel
@@ -77,8 +77,7 @@ def _check_normals(normals, points):
     normals = as_float_array(normals, "normals", ndim=2, last_dim=3)
     if normals.shape[0] != points.shape[0]:
         raise ValueError(f"normals: expected shape ({points.shape[0]}, 3) to match points, got {tuple(normals.shape)}")
-    if is_torch(normals) != is_torch(points) or (is_torch(points) and normals.device != points.device):
-        raise ValueError("normals: must be of the same kind and on the same device as points")
+    check_same_kind(points, "points", normals=normals)
     # the angle features assume unit normals: other lengths silently give other histograms
     lengths = normals.norm(dim=1) if is_torch(normals) else np.linalg.norm(normals, axis=1)
     off = to_numpy(abs(lengths - 1) > UNIT_TOLERANCE)

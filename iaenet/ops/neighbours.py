@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from iaenet.ops._arrays import as_float_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
+from iaenet.ops._arrays import as_float_array, check_same_kind, empty_like_kind, stream_of, to_numpy
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_k
 
@@ -31,9 +31,8 @@ def knn(points, k: int, queries=None):
     if queries is None:
         queries = points
     else:
-        if is_torch(queries) != is_torch(points) or is_cuda(queries) != is_cuda(points):
-            raise ValueError("queries: must be the same kind of array as points (numpy or torch, same device)")
         queries = as_float_array(queries, "queries", ndim=2, last_dim=3)
+        check_same_kind(points, "points", queries=queries)
     for name, array in (("points", points), ("queries", queries)):
         if array.shape[0] and float(abs(array).max()) > _MAX_ABS_COORDINATE:
             raise ValueError(f"{name}: coordinates beyond +-{_MAX_ABS_COORDINATE:g} would overflow float32 distances")

@@ -7,7 +7,8 @@ straight from the bank by index, without gathering them into a (C, K, D) array.
 """
 from __future__ import annotations
 
-from iaenet.ops._arrays import as_float_array, as_index_array, empty_like_kind, is_cuda, stream_of, to_numpy
+from iaenet.ops._arrays import (as_float_array, as_index_array, check_same_kind, empty_like_kind, is_cuda, stream_of,
+                                to_numpy)
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_int
 
@@ -17,6 +18,7 @@ MAX_ATOMS = 16  # K per query (csrc/omp/omp.h, kOmpMaxAtoms)
 def omp_residuals(bank, queries, idx, n_atoms: int, *, return_codes: bool = False, check_finite: bool = True):
     """|q - sum_j gamma_j a_j| for each query q over its atoms a = bank[idx[i]], gamma from `n_atoms` steps of OMP.
 
+    All arrays of one kind: numpy, or torch on one device (else ValueError).
     bank: (R, D) float rows (numpy, or torch on CPU/CUDA); queries: (C, D) float; idx: (C, K) int bank rows,
     1 <= K <= 16 (e.g. the queries' K nearest rows from `restricted_knn`); n_atoms: 1..K non-zero coefficients.
     The pursuit equals sklearn `sparse_encode(algorithm="omp", n_nonzero_coefs=n_atoms)` per query (float64,
@@ -28,6 +30,7 @@ def omp_residuals(bank, queries, idx, n_atoms: int, *, return_codes: bool = Fals
     queries = as_float_array(queries, "queries", ndim=2, check_finite=check_finite)
     bank = as_float_array(bank, "bank", ndim=2, check_finite=check_finite)
     idx = as_index_array(idx, "idx", ndim=2)
+    check_same_kind(queries, "queries", bank=bank, idx=idx)
     n_atoms = check_int(n_atoms, "n_atoms", minimum=1)
     if bank.shape[1] != queries.shape[1]:
         raise ValueError(f"queries: dimension {queries.shape[1]} differs from the bank's {bank.shape[1]}")

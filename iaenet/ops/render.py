@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iaenet.ops._arrays import as_float_array, as_index_array, empty_like_kind, is_cuda, is_torch, stream_of, to_numpy
+from iaenet.ops._arrays import (as_float_array, as_index_array, check_same_kind, empty_like_kind, is_cuda, is_torch,
+                                stream_of, to_numpy)
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_int, check_positive
 
@@ -86,7 +87,7 @@ def render_organized(points, normals, grid_index, grid_shape, image_size=(224, 2
     """Renders an organized scan as its sensor's frontal view.
 
     points, normals: (N,3) float (numpy, or torch on CPU/CUDA), sensor coordinates (z > 0 in front).
-    grid_index: (N,) int, flat index of each point in its `grid_shape` (Hg, Wg) sensor grid.
+    grid_index: (N,) int of the kind of `points` (all numpy, or all torch on one device, else ValueError), flat index of each point in its `grid_shape` (Hg, Wg) sensor grid.
     image_size: (H, W) output; grid cell (r, c) is drawn at pixel (floor((r+0.5)H/Hg), floor((c+0.5)W/Wg)).
     radius: splat radius in output pixels (0 = one pixel); splat: "square" or "disc".
     Returns (image (H,W) float32 or (H,W,3) when channels=3, pixels (N,2) int32 (row, col), -1 if not drawn),
@@ -173,10 +174,7 @@ def _render(points, normals, grid_index, grid_shape, camera_vector, image_size, 
         raise ValueError(f"splat: expected one of {SPLATS}, got {splat!r}")
     if channels not in (1, 3):
         raise ValueError(f"channels: expected 1 or 3, got {channels!r}")
-    if grid_index is not None and is_torch(points):
-        import torch
-
-        grid_index = torch.as_tensor(grid_index, device=points.device)
+    check_same_kind(points, "points", normals=normals, grid_index=grid_index)
     image = empty_like_kind(points, (h, w), "float32")
     zbuf = empty_like_kind(points, (h, w), "int64")
     pixels = empty_like_kind(points, (len(points), 2), "int32")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from iaenet.ops._arrays import (as_float_array, as_index_array, empty_like_kind, is_cuda, stream_of,
-                                to_numpy)
+from iaenet.ops._arrays import (as_float_array, as_index_array, check_same_kind, empty_like_kind, is_cuda,
+                                stream_of, to_numpy)
 from iaenet.ops._ext import ext
 from iaenet.ops._params import check_int
 
@@ -91,6 +91,7 @@ def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_finite
                    projection: BankProjection | None = None):
     """The k nearest bank rows of each query among the rows referenced by the selected patches.
 
+    All arrays of one kind: numpy, or torch on one device (else ValueError).
     bank: (R, D) float rows (numpy, or torch on CPU/CUDA). indptr: (M + 1,) int CSR offsets, rows: (indptr[M],)
     int bank rows of each of the M patches (patch p owns rows[indptr[p]:indptr[p+1]]). patches: (Q,) int
     selected patch ids in [0, M), duplicates allowed. queries: (C, D) float. k: neighbours per query.
@@ -107,6 +108,7 @@ def restricted_knn(bank, indptr, rows, patches, queries, k: int, *, check_finite
     indptr = as_index_array(indptr, "indptr", ndim=1)
     rows = as_index_array(rows, "rows", ndim=1)
     patches = as_index_array(patches, "patches", ndim=1)
+    check_same_kind(queries, "queries", bank=bank, indptr=indptr, rows=rows, patches=patches)
     k = check_int(k, "k", minimum=1)
     if bank.shape[1] != queries.shape[1]:
         raise ValueError(f"queries: dimension {queries.shape[1]} differs from the bank's {bank.shape[1]}")
