@@ -1,16 +1,14 @@
 """OMP residuals of the scored cells of one test scan: the kernel (iaenet.ops.omp_residuals) against the
-reference style (one sklearn sparse_encode OMP call per cell, as Shape-Guided) and the torch batched OMP
-(iaenet.experts.omp, the previous implementation).
+reference style (one sklearn sparse_encode OMP call per cell, as Shape-Guided).
 
 Run:  PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_omp.py --benchmark-columns=min,mean,median,rounds
 Sizes: C = 576 cells (the synthetic scan of bench_retrieval) with their K = 5 atoms, 3 atoms picked, D = 97 (the
-2D expert's EfficientNet-Lite0 + FPFH features) and 801 (WRN-50-2). Under --benchmark-disable the three agree.
+2D expert's EfficientNet-Lite0 + FPFH features) and 801 (WRN-50-2). Under --benchmark-disable the two agree.
 """
 import numpy as np
 import pytest
 import torch
 
-from iaenet.experts.omp import omp_reconstruct
 from iaenet.ops import omp_residuals
 
 CELLS, ATOMS, PICKED = 576, 5, 3
@@ -38,21 +36,11 @@ def sklearn_style(bank, queries, idx):
     return out
 
 
-def torch_batched(bank, queries, idx):
-    q = torch.from_numpy(queries)
-    return (q - omp_reconstruct(q, torch.from_numpy(bank)[torch.from_numpy(idx)], PICKED)).norm(dim=1).numpy()
-
-
 @pytest.mark.benchmark(group="OMP residuals per scan")
 def test_kernel(benchmark, problem):
     bank, queries, idx = problem
     out = benchmark(omp_residuals, bank, queries, idx, PICKED)
-    np.testing.assert_allclose(out, torch_batched(bank, queries, idx), rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.benchmark(group="OMP residuals per scan")
-def test_torch_batched(benchmark, problem):
-    benchmark(torch_batched, *problem)
+    assert out.shape == (CELLS,) and np.isfinite(out).all()  # agreement: test_sklearn_per_cell
 
 
 @pytest.mark.benchmark(group="OMP residuals per scan")

@@ -1,4 +1,4 @@
-"""3D expert: networks, training data, batched OMP, fit/score, files, bad input (tiny preset, synthetic)."""
+"""3D expert: networks, training data, OMP reconstruction, fit/score, files, bad input (tiny preset, synthetic)."""
 import warnings
 
 import numpy as np
@@ -8,10 +8,11 @@ from scipy.spatial import cKDTree
 from sklearn.decomposition import sparse_encode
 
 from iaenet.experts import PRESETS, Expert3D, Expert3DConfig, point_scores_to_grid
+from iaenet.experts import expert3d
 from iaenet.experts.expert3d import _min_over_patches
-from iaenet.experts.omp import omp_codes, omp_reconstruct
 from iaenet.experts.sdf_data import draw_queries, neighbour_sigma, normalise_patches
 from iaenet.experts.sdf_nets import SDFDecoder, SDFNetwork, neural_pull_loss
+from iaenet.ops import omp_residuals
 
 TINY = PRESETS["tiny"]
 
@@ -128,29 +129,48 @@ def test_queries_have_the_nearest_patch_point_as_target_and_are_seeded(rng):
 # ---- OMP -------------------------------------------------------------------------------------------------
 
 
-def test_batched_omp_matches_sklearn(rng):
-    b, k, d = 120, 10, 24
-    x, atoms = rng.random((b, d)), rng.random((b, k, d))
-    atoms[0, 4] = atoms[0, 1]  # duplicate atom
-    x[1] = 2 * atoms[1, 7]  # exactly one atom suffices: stops after one
-    x[2] = 0  # nothing to explain
-    x[3] = rng.normal(size=d)  # signed correlations
-    got = omp_codes(torch.from_numpy(x), torch.from_numpy(atoms), 3).numpy()
+def test_scoring_reconstructs_latents_by_sklearn_omp(fitted, rng, monkeypatch):
+    # F' comes from the OMP kernel (iaenet.ops.omp_residuals, the memory bank's too); decoded with sklearn's
+    # OMP reconstruction over the same k nearest bank latents instead, the points get the same X1
+    calls = []
+
+    def kernel(*args, **kwargs):
+        calls.append(kwargs)
+        return omp_residuals(*args, **kwargs)
+
+    monkeypatch.setattr(expert3d, "omp_residuals", kernel)
+    cloud = smooth_surface(rng)
+    result = fitted.score(cloud)
+    assert calls == [{"return_codes": True}]
+    points = torch.from_numpy(cloud)
+    patch_idx, normalised = fitted._patches(points, fitted.config.group_mul_bank)
+    latents, bank = fitted._encode(normalised).double().numpy(), fitted.bank.double().numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # sklearn warns on the early stops
-        want = np.stack([sparse_encode(x[i:i + 1], atoms[i], algorithm="omp", n_nonzero_coefs=3)[0]
-                         for i in range(b)])
-    np.testing.assert_allclose(got, want, atol=1e-10)
-    assert (np.count_nonzero(got, axis=1)[:3] == [3, 1, 0]).all()
-    recon = omp_reconstruct(torch.from_numpy(x).float(), torch.from_numpy(atoms).float(), 3)
-    np.testing.assert_allclose(recon.numpy(), np.einsum("bk,bkd->bd", want, atoms), atol=1e-5)
+        warnings.simplefilter("ignore", RuntimeWarning)  # sklearn warns on its early stops
+        recon = np.stack([sparse_encode(latents[i:i + 1], bank[rows], algorithm="omp",
+                                        n_nonzero_coefs=fitted.config.omp_atoms)[0] @ bank[rows]
+                          for i, rows in enumerate(result.neighbours)])
+    with torch.no_grad():
+        sdf = fitted.network.decoder(normalised, torch.from_numpy(recon).float())
+    x1 = _min_over_patches(sdf.abs(), patch_idx, points).numpy()
+    np.testing.assert_allclose(result.point_scores, x1, rtol=1e-5, atol=1e-6)
+    assert result.latent_score == pytest.approx(np.linalg.norm(latents - recon, axis=1).max(), rel=1e-6)
 
 
-def test_omp_bad_arguments():
-    with pytest.raises(ValueError, match="n_atoms"):
-        omp_codes(torch.zeros(2, 4), torch.zeros(2, 3, 4), 4)
-    with pytest.raises(ValueError, match="expected signals"):
-        omp_codes(torch.zeros(2, 4), torch.zeros(2, 3, 5), 2)
+def test_more_neighbours_than_the_omp_kernel_takes():
+    with pytest.raises(ValueError, match="k_neighbours .* must be <= 16"):
+        TINY.replace(k_neighbours=17)
+
+
+@pytest.mark.cuda
+def test_cuda_scores_like_cpu(fitted, tmp_path, rng):
+    fitted.save(tmp_path / "expert.safetensors")
+    on_cuda = Expert3D.load(tmp_path / "expert.safetensors", device="cuda")
+    cloud = smooth_surface(rng)
+    a, b = fitted.score(cloud), on_cuda.score(cloud)
+    np.testing.assert_array_equal(a.neighbours, b.neighbours)
+    np.testing.assert_allclose(a.point_scores, b.point_scores, rtol=1e-4, atol=1e-6)
+    assert a.latent_score == pytest.approx(b.latent_score, rel=1e-5)
 
 
 # ---- fit and score ---------------------------------------------------------------------------------------

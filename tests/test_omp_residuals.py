@@ -1,9 +1,8 @@
-"""The OMP residual kernel against sklearn's OMP and the torch batched OMP."""
+"""The OMP residual kernel against sklearn's OMP."""
 import numpy as np
 import pytest
 import torch
 
-from iaenet.experts.omp import omp_codes
 from iaenet.ops import omp_residuals
 from iaenet.ops._ext import ext
 
@@ -28,13 +27,6 @@ def test_matches_sklearn_sparse_encode(rng, k, n_atoms):
         np.testing.assert_allclose(codes[i], want, rtol=1e-9, atol=1e-10)
         rebuilt = want @ atoms
         assert residual[i] == pytest.approx(np.linalg.norm(queries[i] - rebuilt), rel=1e-6)
-
-
-def test_matches_the_torch_batched_omp(rng):
-    bank, queries, idx = problem(rng, c=200, d=97)
-    _, codes = omp_residuals(bank, queries, idx, 3, return_codes=True)
-    want = omp_codes(torch.from_numpy(queries), torch.from_numpy(bank)[torch.from_numpy(idx)], 3).numpy()
-    np.testing.assert_allclose(codes, want, rtol=1e-9, atol=1e-12)
 
 
 def test_exact_members_and_dependent_atoms(rng):

@@ -19,11 +19,10 @@ import numpy as np
 import torch
 
 from iaenet.experts.expert3d_config import Expert3DConfig, resolve_config
-from iaenet.experts.omp import omp_reconstruct
 from iaenet.experts.sdf_data import neighbour_sigma, normalise_patches
 from iaenet.experts.sdf_nets import SDFNetwork
 from iaenet.experts.sdf_training import train_sdf
-from iaenet.ops import group_patches
+from iaenet.ops import group_patches, omp_residuals
 from iaenet.tensor_files import load_tensors, save_tensors
 
 MODEL_KIND = "iaenet.expert3d"
@@ -133,13 +132,15 @@ class Expert3D:
         patch_idx, normalised = self._patches(cloud, self.config.group_mul_bank)
         latents = self._encode(normalised)
         neighbours = _nearest_rows(latents, self.bank, self.config.k_neighbours)
-        recon = omp_reconstruct(latents, self.bank[neighbours], self.config.omp_atoms)
+        # the OMP kernel the memory bank uses too: coefficients over each patch's neighbours, F' = sum of them
+        residual, codes = omp_residuals(self.bank, latents, neighbours, self.config.omp_atoms, return_codes=True)
+        recon = torch.einsum("pk,pkd->pd", codes, self.bank[neighbours].double()).float()
         step = self.score_batch_patches
         sdf = torch.cat([self.network.decoder(normalised[s:s + step], recon[s:s + step])
                          for s in range(0, len(normalised), step)])
         x1 = _min_over_patches(sdf.abs(), patch_idx, cloud)
         result = Expert3DScores(point_scores=x1, object_score=float(x1.max()),
-                                latent_score=float((latents - recon).norm(dim=1).max()),
+                                latent_score=float(residual.max()),
                                 patch_idx=patch_idx, neighbours=neighbours)
         if as_numpy:
             for field in ("point_scores", "patch_idx", "neighbours"):

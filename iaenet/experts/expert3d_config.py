@@ -9,6 +9,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from iaenet.ops.reconstruct import MAX_ATOMS
+
 
 @dataclass(frozen=True)
 class Expert3DConfig:
@@ -23,7 +25,7 @@ class Expert3DConfig:
     narrow (`narrow_scale` * sigma noise) with odds `narrow_sets` : `wide_sets`, else wide (`wide_scale`).
     Training: Adam `learning_rate`, `batch_patches` patches x one query per patch point, `epochs` passes over
     the patches of at most `max_train_scans` clouds (drawn with `seed`).
-    Scoring: `k_neighbours` nearest bank latents, `omp_atoms`-atom OMP reconstruction.
+    Scoring: `k_neighbours` (at most 16) nearest bank latents, `omp_atoms`-atom OMP reconstruction.
     """
 
     patch_size: int = 500
@@ -69,6 +71,9 @@ class Expert3DConfig:
         if self.sigma_neighbour >= self.patch_size:
             raise ValueError(f"Expert3DConfig.sigma_neighbour ({self.sigma_neighbour}) must be < patch_size "
                              f"({self.patch_size}): sigma is the distance to that neighbour inside a patch")
+        if self.k_neighbours > MAX_ATOMS:
+            raise ValueError(f"Expert3DConfig.k_neighbours ({self.k_neighbours}) must be <= {MAX_ATOMS}, the most "
+                             "atoms the OMP kernel takes per patch")
         if self.omp_atoms > self.k_neighbours:
             raise ValueError(f"Expert3DConfig.omp_atoms ({self.omp_atoms}) must be <= k_neighbours "
                              f"({self.k_neighbours})")
