@@ -98,6 +98,14 @@ def test_mvtec_layout_made_here(tmp_path):
     np.testing.assert_array_equal(crack.gt, ids > 0)
 
 
+def test_mvtec_relative_root(tmp_path, monkeypatch):
+    """A root given relative to the working folder is recognised (it once joined the folder twice)."""
+    _write_mvtec_sample(tmp_path / "data" / "part", "train", "good", "000", rgb=False)
+    monkeypatch.chdir(tmp_path)
+    assert list_categories(Path("data")) == ["part"]
+    assert len(open_dataset("data", "part", "train")) == 1
+
+
 def test_mvtec_gt_size_mismatch(tmp_path):
     part = tmp_path / "part"
     _write_mvtec_sample(part, "test", "hole", "000", gt=np.ones((6, 8), np.uint8))

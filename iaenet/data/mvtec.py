@@ -27,9 +27,11 @@ class MVTecLayout:
     aliases = {"val": "validation"}
 
     def is_category(self, folder: Path) -> bool:
-        return any(_xyz_files(folder / split / defect)
+        # _subfolders gives paths that already start with `folder`: joining them to it again breaks
+        # relative roots ("data/x" / "data/x/train/good" is "data/x/data/x/train/good")
+        return any(_xyz_files(defect_folder)
                    for split in self.splits if (folder / split).is_dir()
-                   for defect in _subfolders(folder / split))
+                   for defect_folder in _subfolders(folder / split))
 
     def available_splits(self, folder: Path) -> list[str]:
         return [split for split in self.splits if (folder / split).is_dir()]
