@@ -368,8 +368,8 @@ def test_cli_writes_a_readable_dataset(mvtec_tiny, tmp_path, capsys):
     assert len(scans) == 3 and all(s.label == 1 and s.gt.any() and s.points.shape == (100, 100, 3) for s in scans)
     sources = json.loads((folder / "sources.json").read_text())
     assert sources["count"] == 3 and set(sources["targets"]) == {"000", "001", "002"}
-    assert all(target not in sources["donors"] or len(sources["donors"]) > 1
-               for target in sources["targets"].values())
+    assert sorted(sources["donors"]) == [f"{CATEGORY}/train/good/{i:03d}" for i in range(4)]  # min(8, 4 scans)
+    assert all(target.startswith(f"{CATEGORY}/train/good/") for target in sources["targets"].values())
 
     assert main(args) == 1  # not empty, no --overwrite
     assert "not empty" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from tqdm import tqdm
 
 from iaenet.data.datasets import open_dataset
 from iaenet.data.io import prepare_output_folder, write_mask_png, write_xyz_tiff
@@ -258,8 +259,6 @@ def write_synthetic_anomalies(data_root: str | Path, category: str, out: str | P
         training scans, or `out` equal to `data_root`; FileExistsError if `out` is not empty and not
         `overwrite` (then only out/<category>/test/cutpaste is replaced); TypeError/ValueError for bad counts.
     """
-    from tqdm import tqdm
-
     count = check_int(count, "count", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
     donors_per_category = check_int(donors_per_category, "donors_per_category", minimum=1)
