@@ -47,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output folder")
     synth.set_defaults(run=_run_synth)
 
+    anomalies = sub.add_parser("synth-anomalies", help="write Cut-Paste anomalies of a category's good training scans")
+    anomalies.add_argument("data", type=Path, help="dataset root (only read)")
+    anomalies.add_argument("--category", required=True, help="category whose train/good scans are used")
+    anomalies.add_argument("--count", type=int, required=True, help="number of anomalous scans")
+    anomalies.add_argument("--out", type=Path, required=True, help="output root (MVTec 3D-AD layout)")
+    anomalies.add_argument("--seed", type=int, default=0)
+    anomalies.add_argument("--overwrite", action="store_true", help="replace <out>/<category>/test/cutpaste")
+    anomalies.set_defaults(run=_run_synth_anomalies)
+
     info = sub.add_parser("info", help="describe a dataset folder: layout, categories, splits, counts")
     info.add_argument("data", type=Path, help="dataset root (MVTec 3D-AD, Eyecandies or Real3D-AD layout)")
     info.set_defaults(run=_run_info)
@@ -68,6 +77,15 @@ def _run_synth(args) -> int:
         overwrite=args.overwrite,
     )
     print(f"wrote {root}")
+    return 0
+
+
+def _run_synth_anomalies(args) -> int:
+    from iaenet.data.cutpaste import write_synthetic_anomalies
+
+    folder = write_synthetic_anomalies(args.data, args.category, args.out, args.count, seed=args.seed,
+                                       overwrite=args.overwrite)
+    print(f"wrote {folder}")
     return 0
 
 

@@ -7,8 +7,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from iaenet.data.io import (read_mask_png, read_rgb_png, read_scan, read_score_map, read_scored_cloud,
-                            write_score_map, write_scored_cloud)
+from iaenet.data.io import (prepare_output_folder, read_mask_png, read_rgb_png, read_scan, read_score_map,
+                            read_scored_cloud, read_xyz_tiff, write_mask_png, write_score_map, write_scored_cloud,
+                            write_xyz_tiff)
 from iaenet.data.ply import read_ply_vertices
 from iaenet.data.scan import Scan
 
@@ -266,6 +267,30 @@ def test_score_map_round_trip(tmp_path, rng):
     assert tifffile.imread(path).dtype == np.float32
 
 
+def test_xyz_tiff_and_mask_round_trip(tmp_path, rng):
+    points = _grid(rng)
+    path = write_xyz_tiff(tmp_path / "cat" / "xyz" / "000.tiff", points.astype(np.float64))
+    np.testing.assert_array_equal(read_xyz_tiff(path), points)
+    assert write_xyz_tiff(tmp_path / "again.tiff", points).read_bytes() == path.read_bytes()  # no time stamps
+    mask = rng.random((6, 5)) < 0.4
+    mask_path = write_mask_png(tmp_path / "cat" / "gt" / "000.png", mask)
+    np.testing.assert_array_equal(read_mask_png(mask_path), mask)
+    assert set(np.unique(np.asarray(Image.open(mask_path)))) <= {0, 255}
+
+
+def test_prepare_output_folder(tmp_path):
+    out = tmp_path / "out"
+    assert prepare_output_folder(out, ["a"], overwrite=False).is_dir()
+    (out / "a" / "x").mkdir(parents=True)
+    (out / "keep").mkdir()
+    with pytest.raises(FileExistsError, match="not empty; pass overwrite=True to replace a/x"):
+        prepare_output_folder(out, ["a/x"], overwrite=False)
+    prepare_output_folder(out, ["a/x"], overwrite=True)
+    assert (out / "a").is_dir() and not (out / "a" / "x").exists() and (out / "keep").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        prepare_output_folder(tmp_path / "file", [], overwrite=True)
+
 def test_scored_cloud_round_trip(tmp_path, rng):
     points, scores = _cloud(rng), rng.random(50).astype(np.float32)
     path = write_scored_cloud(tmp_path / "out" / "c.ply", points, scores)
@@ -482,6 +507,16 @@ def test_bad_writer_input(tmp_path, rng):
         write_scored_cloud(tmp_path / "c.ply", points, np.full(50, np.inf))
     with pytest.raises(ValueError, match=".ply"):
         write_scored_cloud(tmp_path / "c.pcd", points, np.zeros(50))
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        write_xyz_tiff(tmp_path / "x.tiff", points)
+    with pytest.raises(TypeError, match="float"):
+        write_xyz_tiff(tmp_path / "x.tiff", np.ones((2, 2, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match="NaN"):
+        write_xyz_tiff(tmp_path / "x.tiff", np.full((2, 2, 3), np.nan, dtype=np.float32))
+    with pytest.raises(TypeError, match="bool"):
+        write_mask_png(tmp_path / "m.png", np.ones((2, 2), dtype=np.uint8))
+    with pytest.raises(ValueError, match="2-D"):
+        write_mask_png(tmp_path / "m.png", np.ones((2, 2, 1), dtype=bool))
     assert not list(Path(tmp_path).iterdir())  # nothing half-written
     _write_ply(tmp_path / "plain.ply", points, "ascii")
     _raises_naming(tmp_path / "plain.ply", ValueError, "scalar_score", reader=read_scored_cloud)

@@ -6,9 +6,11 @@ Nothing here modifies an input file.
 """
 from __future__ import annotations
 
+import shutil
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,58 @@ def read_gray16_png(path: str | Path) -> np.ndarray:
     if array.max(initial=0) > np.iinfo(np.uint16).max or array.min(initial=0) < 0:
         raise ValueError(f"{path}: 16-bit image holds values outside 0..65535")
     return array.astype(np.uint16)
+
+
+def write_xyz_tiff(path: str | Path, points: np.ndarray) -> Path:
+    """Write an (H, W, 3) xyz grid (metres, zeros = missing) as a float32 TIFF that `read_xyz_tiff` and the
+    MVTec 3D-AD tools read (parent folders are created). The bytes depend only on the array.
+
+    Raises TypeError for a non-float array, ValueError for a wrong shape or NaN/inf coordinates.
+    """
+    path = Path(path)
+    if not isinstance(points, np.ndarray) or not np.issubdtype(points.dtype, np.floating):
+        raise TypeError(f"{path}: points must be a float numpy array in metres, got "
+                        f"{getattr(points, 'dtype', type(points).__name__)}")
+    points = _as_points(points, path, "xyz grid", organized_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # no metadata or software tag, so the same array always gives the same file
+    tifffile.imwrite(path, points, photometric="rgb", metadata=None, software=False)
+    return path
+
+
+def write_mask_png(path: str | Path, mask: np.ndarray) -> Path:
+    """Write an (H, W) bool ground-truth mask as an 8-bit PNG, 0 normal and 255 anomalous (parent folders are
+    created); `read_mask_png` reads it back. Raises TypeError for a non-bool array, ValueError for a wrong shape."""
+    path = Path(path)
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise TypeError(f"{path}: a mask must be a bool numpy array, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"{path}: a mask must be 2-D (H, W) and non-empty, got shape {mask.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(path)
+    return path
+
+
+def prepare_output_folder(out: str | Path, replaced: Iterable[str | Path], overwrite: bool) -> Path:
+    """Make `out` ready for writing generated files and return it as a Path.
+
+    `out` must be absent or an empty folder unless `overwrite`; then only the sub-folders `replaced`
+    (paths relative to `out`, e.g. category names) are deleted, so nothing else in `out` is ever touched.
+    Raises FileExistsError if `out` is a file, or a non-empty folder without `overwrite`.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output path {out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"output folder {out} is not empty; pass overwrite=True to replace "
+                                  f"{', '.join(str(name) for name in replaced)} in it")
+        for name in replaced:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def write_score_map(path: str | Path, score_map: np.ndarray) -> Path:

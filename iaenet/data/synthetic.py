@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import numbers
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import tifffile
 from PIL import Image
 
+from iaenet.data.io import prepare_output_folder, write_mask_png, write_xyz_tiff
 from iaenet.data.synthetic_defects import DEFECTS, apply_defect
 from iaenet.data.synthetic_parts import MM, PARTS, PartDesign
 
@@ -125,7 +124,7 @@ def generate_dataset(
         _check_int(name, value, 0, None)
     _check_int("seed", seed, 0, None)
     out = Path(out)
-    _prepare_output(out, names, overwrite)
+    prepare_output_folder(out, names, overwrite)
 
     for name in names:
         for split, folder, defect, count in _plan(n_train, n_validation, n_test_good, n_test_per_defect):
@@ -341,13 +340,12 @@ def _sample_key(seed: int, category: str, split: str, defect: str | None, index:
 
 
 def _write_sample(folder: Path, stem: str, sample: SyntheticSample, with_gt: bool) -> None:
-    for sub in ("xyz", "rgb") + (("gt",) if with_gt else ()):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(folder / "xyz" / f"{stem}.tiff", sample.xyz, photometric="rgb", metadata=None, software=False)
+    write_xyz_tiff(folder / "xyz" / f"{stem}.tiff", sample.xyz)
+    (folder / "rgb").mkdir(parents=True, exist_ok=True)
     # Fast PNG compression: level 6 would triple the generation time for files 12% smaller.
     Image.fromarray(sample.rgb).save(folder / "rgb" / f"{stem}.png", compress_level=1)
     if with_gt:
-        Image.fromarray(np.where(sample.gt, 255, 0).astype(np.uint8)).save(folder / "gt" / f"{stem}.png")
+        write_mask_png(folder / "gt" / f"{stem}.png", sample.gt)
 
 
 def _check_categories(categories: Iterable[str] | str | None) -> list[str]:
@@ -370,19 +368,3 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> None:
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
-
-
-def _prepare_output(out: Path, names: list[str], overwrite: bool) -> None:
-    """Refuse to write into a non-empty folder unless ``overwrite``; then clear only what this
-    call regenerates, so nothing else in ``out`` is ever deleted."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"output path {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"output folder {out} is not empty; pass overwrite=True to replace the generated categories in it"
-            )
-        for name in names:
-            if (out / name).is_dir():
-                shutil.rmtree(out / name)
-    out.mkdir(parents=True, exist_ok=True)

@@ -51,3 +51,18 @@ def check_camera(camera) -> tuple[float, float, float] | None:
     if c.shape != (3,) or not np.isfinite(c).all():
         raise ValueError(f"camera: expected 3 finite numbers (x, y, z) or None, got {camera!r}")
     return (float(c[0]), float(c[1]), float(c[2]))
+
+
+def check_float(value, name: str, minimum: float | None = None, maximum: float | None = None, *,
+                exclusive_minimum: bool = False, exclusive_maximum: bool = False) -> float:
+    """`value` as a finite Python float within the bounds (each optional, inclusive unless exclusive_*);
+    bools are rejected."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value}")
+    if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
+        raise ValueError(f"{name}: need {name} {'>' if exclusive_minimum else '>='} {minimum}, got {value}")
+    if maximum is not None and (value >= maximum if exclusive_maximum else value > maximum):
+        raise ValueError(f"{name}: need {name} {'<' if exclusive_maximum else '<='} {maximum}, got {value}")
+    return float(value)
