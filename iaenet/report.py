@@ -77,9 +77,11 @@ class ScanRecord:
         self.defect = "good" if self.defect is None else str(self.defect)
         self.image = np.asarray(self.image)
         if self.image.ndim not in (2, 3) or (self.image.ndim == 3 and self.image.shape[2] != 3) \
-                or self.image.size == 0 or self.image.dtype.kind not in "fu":
+                or self.image.size == 0 or (self.image.dtype.kind != "f" and self.image.dtype != np.uint8):
             raise ValueError(f"{where}: image must be (H, W) or (H, W, 3) float in [0, 1] (or uint8), "
                              f"got shape {self.image.shape} dtype {self.image.dtype}")
+        if self.image.dtype.kind == "f" and not np.isfinite(self.image).all():
+            raise ValueError(f"{where}: image holds NaN or infinite values")
         shape = self.image.shape[:2]
         if self.gt is not None:
             self.gt = _bool_array(self.gt, shape, f"{where}: gt")
@@ -430,7 +432,7 @@ def _scans_section(selection: _Selection, scales: dict[str, _Scale], figures_3d:
     parts = ['<section id="scans"><h2>Scans</h2>',
              f"<p>{len(selection.pictured)} of {total} scans with pictures, {ranking}: per category the "
              "anomalous scans that score lowest against the good ones and the good scans that score highest "
-             f"come first. {len(figures_3d)} have an interactive 3D view (drag to turn, scroll to zoom).</p>"]
+             f"come first. Interactive 3D views (drag to turn, scroll to zoom): {len(figures_3d)}.</p>"]
     if scales:
         parts.append('<div class="scales"><p>Colour scales, shared by all scans (grey: no point; values beyond a '
                      'scale saturate):</p>' + "".join(_scale_legend(key, scale) for key, scale in scales.items())
@@ -616,7 +618,7 @@ article.scan{border:1px solid #ddd;border-left:5px solid #999;padding:.4em .8em;
 article.scan.anomalous{border-left-color:#d62a1e}article.scan.good{border-left-color:#3569c7}
 p.meta{margin:.2em 0 .5em;color:#555}
 .pictures{display:flex;flex-wrap:wrap;gap:6px}
-figure{margin:0;text-align:center}figure img{width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc}
+figure{margin:0;text-align:center}figure img{width:144px;height:144px;image-rendering:pixelated;border:1px solid #ccc}
 figcaption{font-size:12px;color:#444}
 .view3d{width:100%;max-width:760px;height:440px;margin-top:.5em;border:1px solid #eee}
 details{margin:.5em 0}summary{cursor:pointer}

@@ -102,9 +102,14 @@ class HeadlessPage:
                 raise PageProblems(f"timed out waiting for {expression!r}")
             self._drain(0.1)
 
-    def screenshot(self, path: Path, full_page: bool = True) -> None:
-        """Writes a PNG of the page (the whole page when full_page)."""
-        params = {"format": "png", "captureBeyondViewport": full_page}
+    def screenshot(self, path: Path, clip: tuple[float, float, float, float] | None = None) -> None:
+        """Writes a PNG of the visible page, or of the page area clip = (x, y, width, height) in CSS pixels
+        from the top left of the document (it may lie below the window)."""
+        params: dict = {"format": "png"}
+        if clip is not None:
+            x, y, width, height = clip
+            params.update(captureBeyondViewport=True,
+                          clip={"x": x, "y": y, "width": width, "height": height, "scale": 1})
         data = self._call("Page.captureScreenshot", params, session=True)["data"]
         Path(path).write_bytes(base64.b64decode(data))
 

@@ -21,18 +21,18 @@ SIZE = 224
 
 
 def synthetic_records(categories=("gland", "ring"), n_good: int = 2, defects=DEFECTS[:2], seed: int = 0,
-                      faint_defect: bool = True) -> list[ScanRecord]:
-    """One ScanRecord per scan: ``n_good`` good scans and one scan per defect type in each category."""
+                      faint_defect: bool = True, false_alarm: bool = True) -> list[ScanRecord]:
+    """One ScanRecord per scan: ``n_good`` good scans and one scan per defect type in each category; with
+    ``faint_defect`` the first defect scores low, with ``false_alarm`` the first good scan scores high."""
     records = []
     for c, category in enumerate(categories):
         plan = [None] * n_good + list(defects)
         for i, defect in enumerate(plan):
             rng = np.random.default_rng([seed, c, i])
             sample = render_sample(category, rng, defect=defect, resolution=SIZE)
-            false_alarm = defect is None and i == 0
-            faint = faint_defect and defect is not None and i == n_good
             records.append(_record(f"{category}/{defect or 'good'}/{i:03d}", category, defect, sample, rng,
-                                   false_alarm, faint))
+                                   false_alarm and defect is None and i == 0,
+                                   faint_defect and defect is not None and i == n_good))
     return records
 
 
