@@ -165,7 +165,8 @@ def write_report(path, report: EvaluationReport, *, max_scans_with_pictures: int
 
     notes: list[str] = []
     selection = _pick_scans(report.records, max_scans_with_pictures)
-    views = [r for r in selection.hardest_first if r.points is not None and r.point_scores][:max_3d_views]
+    views = [r for r in selection.hardest_first if r.points is not None and len(r.points) and r.point_scores]
+    views = views[:max_3d_views]
     plotly = _plotly() if views else None
     if views and plotly is None:
         notes.append("The Python package plotly is not installed, so this report has no interactive 3D views "
@@ -344,7 +345,9 @@ def _curves_section(records: list[ScanRecord], sigma: float | None, notes: list[
 
 def _curve_charts(category: str, records: list[ScanRecord], sigma: float | None) -> list[str]:
     roc, pro = [], []
-    for key in _ordered_keys(k for r in records for k in r.maps if k != SELECTION_KEY):
+    keys = _ordered_keys(k for r in records for k in r.maps if k != SELECTION_KEY)
+    colours = _key_colours(keys)
+    for key in keys:
         accumulator = MetricAccumulator()
         for record in records:
             if key in record.maps and (record.gt is not None or record.label == 0):
@@ -358,9 +361,9 @@ def _curve_charts(category: str, records: list[ScanRecord], sigma: float | None)
             aupro = accumulator.au_pro((PRO_LIMIT,))[PRO_LIMIT]
         except ValueError:  # no scans with this key, or only one class of pixels
             continue
-        title, colour = KEY_TITLES.get(key, key), _key_colour(key)
-        roc.append(Series(f"{title}  {auroc:.3f}", *thin_curve(fpr, tpr), colour))
-        pro.append(Series(f"{title}  {aupro:.3f}", *thin_curve(pro_fpr, pro_values), colour))
+        title = KEY_TITLES.get(key, key)
+        roc.append(Series(f"{title}  {auroc:.3f}", *thin_curve(fpr, tpr), colours[key]))
+        pro.append(Series(f"{title}  {aupro:.3f}", *thin_curve(pro_fpr, pro_values), colours[key]))
     if not roc:
         return []
     smoothed = f", σ={sigma:g}" if sigma else ""
@@ -525,7 +528,7 @@ def _figure_3d(plotly, record: ScanRecord, scales: dict[str, _Scale], max_points
         keep = np.sort(np.random.default_rng(0).choice(len(points), max_points, replace=False))
         points, scores = points[keep], scores[keep]
     centred = ((points - points.mean(axis=0)) * 1000).astype(np.float32)  # mm around the centre
-    scale = scales.get(key) or _Scale(float(scores.min(initial=0)), float(scores.max(initial=0)), "score")
+    scale = scales.get(key) or _Scale(float(scores.min()), float(scores.max()), "score")  # a key without maps
     colours = palette(scale.kind)[np.linspace(0, LEVELS - 1, 11).astype(int)]
     go = plotly.graph_objects
     trace = go.Scatter3d(
@@ -556,10 +559,10 @@ def _ordered_keys(keys) -> list[str]:
     return [k for k in _DISPLAY_ORDER if k in unique] + [k for k in unique if k not in _DISPLAY_ORDER]
 
 
-def _key_colour(key: str) -> str:
-    if key in _KEY_COLOURS:
-        return _KEY_COLOURS[key]
-    return _OTHER_COLOURS[sum(key.encode()) % len(_OTHER_COLOURS)]
+def _key_colours(keys: list[str]) -> dict[str, str]:
+    """A line colour per key: fixed ones for IAENet's scores, the others in turn (baselines)."""
+    others = iter(_OTHER_COLOURS * (1 + len(keys) // len(_OTHER_COLOURS)))
+    return {key: _KEY_COLOURS[key] if key in _KEY_COLOURS else next(others) for key in keys}
 
 
 def _finite(value, what: str, shape: tuple[int, ...] | None) -> np.ndarray:

@@ -134,11 +134,11 @@ class HeadlessPage:
         call_id = self._send(method, params or {}, self._session if session else None)
         deadline = time.monotonic() + self.timeout
         while True:
-            for message in self._read(deadline, method):
-                if message.get("id") == call_id:
-                    if "error" in message:
-                        raise PageProblems(f"{method}: {message['error']}")
-                    return message["result"]
+            reply = next((m for m in self._read(deadline, method) if m.get("id") == call_id), None)
+            if reply is not None:
+                if "error" in reply:
+                    raise PageProblems(f"{method}: {reply['error']}")
+                return reply["result"]
 
     def _send(self, method: str, params: dict, session: str | None) -> int:
         self._next_id += 1
@@ -151,7 +151,7 @@ class HeadlessPage:
     def _wait_for_event(self, name: str) -> None:
         deadline = time.monotonic() + self.timeout
         while not any(event.get("method") == name for event in self._events):
-            list(self._read(deadline, name))
+            self._read(deadline, name)
 
     def _drain(self, seconds: float) -> None:
         """Reads the events that arrive within ``seconds``."""
@@ -160,10 +160,11 @@ class HeadlessPage:
             ready, _, _ = select.select([self._from_browser], [], [], max(end - time.monotonic(), 0))
             if not ready:
                 return
-            list(self._read(time.monotonic() + 1, "events"))
+            self._read(time.monotonic() + 1, "events")
 
-    def _read(self, deadline: float, waiting_for: str):
-        """Yields the messages of one read from the browser (blocking until some arrive or the deadline)."""
+    def _read(self, deadline: float, waiting_for: str) -> list[dict]:
+        """The complete messages of one read from the browser (blocking until some arrive or the deadline);
+        events among them are recorded, problems noted."""
         ready, _, _ = select.select([self._from_browser], [], [], max(deadline - time.monotonic(), 0))
         if not ready:
             raise PageProblems(f"no answer from Chromium for {waiting_for} within {self.timeout:.0f} s")
@@ -172,12 +173,12 @@ class HeadlessPage:
             raise PageProblems(f"Chromium exited (code {self._process.poll()}) while waiting for {waiting_for}")
         self._buffer += chunk
         *complete, self._buffer = self._buffer.split(b"\0")
-        for raw in complete:
-            message = json.loads(raw)
+        messages = [json.loads(raw) for raw in complete]
+        for message in messages:
             if "method" in message:
                 self._events.append(message)
                 self._note_problem(message)
-            yield message
+        return messages
 
     def _note_problem(self, event: dict) -> None:
         method, params = event["method"], event.get("params", {})

@@ -77,7 +77,9 @@ def _record(name, category, defect, sample, rng, false_alarm: bool, faint: bool)
     elif false_alarm:
         r, c = rows[len(rows) // 3], cols[len(cols) // 3]
         blob[max(r - 3, 0):r + 4, max(c - 3, 0):c + 4] = True
-    bump = np.exp(-ndimage.distance_transform_edt(~blob) ** 2 / (2 * 8.0 ** 2)) if blob.any() else np.zeros_like(image)
+    bump = np.zeros_like(image)
+    if blob.any():
+        bump = np.exp(-ndimage.distance_transform_edt(~blob) ** 2 / (2 * 8.0 ** 2))
     strength = 0.25 if faint else 1.0
     colour_defect = defect == "contamination"
     noise = ndimage.gaussian_filter(rng.standard_normal((2, SIZE, SIZE)), (0, 2, 2)) * 0.25
@@ -89,7 +91,8 @@ def _record(name, category, defect, sample, rng, false_alarm: bool, faint: bool)
             "fused": 1 / (1 + np.exp(-10 * (combined - 0.6)))}
     maps = {key: np.where(valid, value, 0).astype(np.float32) for key, value in maps.items()}
     object_scores = {key: float(maps[key][valid].max()) for key in ("x1", "x2", "fused")}
-    object_scores.update(max=max(object_scores["x1"], object_scores["x2"]), add=object_scores["x1"] + object_scores["x2"])
+    top1, top2 = object_scores["x1"], object_scores["x2"]
+    object_scores.update(max=max(top1, top2), add=top1 + top2)
     return ScanRecord(name=name, category=category, defect=defect, label=int(defect is not None), image=image,
                       gt=sample.gt if defect is not None else None, maps=maps, points=grid[rows, cols],
                       point_scores={key: value[rows, cols] for key, value in maps.items()},

@@ -96,7 +96,8 @@ def test_gt_and_blend_pictures():
     gt = np.zeros((8, 8), bool)
     gt[2:6, 2:6] = True
     marked = np.asarray(gt_picture(image, gt)).astype(int)
-    assert tuple(marked[2, 2]) == (220, 20, 20) and marked[3, 3, 0] > marked[3, 3, 1] and tuple(marked[0, 0]) == (128,) * 3
+    assert tuple(marked[2, 2]) == (220, 20, 20) and marked[3, 3, 0] > marked[3, 3, 1]  # outline, tinted inside
+    assert tuple(marked[0, 0]) == (128,) * 3
     scores = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     blended = np.asarray(blend_picture(image, scores, 0, 1, mask=gt, alpha=1.0))
     np.testing.assert_array_equal(blended[gt], colour_map(scores[gt], 0, 1))
@@ -285,3 +286,19 @@ def test_report_renders_in_headless_chromium(written, chromium, tmp_path):
     assert len(images) == len(IMG.findall(written.read_text(encoding="utf-8")))
     assert [alt for alt, width in images if width != 224] == []
     assert views == 2 and svgs >= 14
+
+
+def test_report_of_partial_records_writes_and_notes_what_is_left_out(tmp_path, rng):
+    image = rng.random((32, 32)).astype(np.float32)
+    gt = np.zeros((32, 32), bool)
+    gt[10:14, 10:14] = True
+    x1 = [rng.random((32, 32)).astype(np.float32) + 2 * gt * (i == 1) for i in range(3)]
+    records = [ScanRecord("good", "c", None, 0, image, maps={"x1": x1[0]}, object_scores={"x1": 1.0}),
+               ScanRecord("found", "c", "hole", 1, image, gt=gt, maps={"x1": x1[1]}, object_scores={"x1": 3.0}),
+               ScanRecord("no gt", "c", "hole", 1, image, maps={"x1": x1[2]},
+                          points=rng.random((5, 3)), point_scores={"x1": rng.random(5)}, object_scores={})]
+    html = write_report(tmp_path / "r.html", EvaluationReport("partial", {}, {}, records)).read_text(encoding="utf-8")
+    assert "1 anomalous scan(s) have no ground truth" in html and "no point labels" in html
+    assert "No metrics were given" in html and "in name order" in html  # no object score common to all
+    assert len(_pictures(html)) == 3 * 2 + 1  # rendering + X1 each, the ground truth once
+    assert html.count('class="view3d"') == 1 and "X1 (3D expert)  " in html  # a view coloured by X1; a ROC curve

@@ -1,4 +1,5 @@
-"""Writes docs/img/report.png: the top of the scans part of an iaenet report on synthetic data, as headless Chromium shows it.
+"""Writes docs/img/report.png: the top of the scans part of an iaenet report on synthetic data, as headless
+Chromium shows it.
 
 The scans are iaenet's synthetic ones (iaenet.data.synthetic) drawn by the 2D expert's renderer; the score
 maps are made up (tests/_report_inputs.py), not a model's output. Run from the repository root:
