@@ -209,6 +209,24 @@ class MetricAccumulator:
         num_thresholds = _check_num_thresholds(num_thresholds)
         return self._sorted_pixels().au_pro(limits, num_thresholds)
 
+    def pixel_roc_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """The exact pixel ROC curve: (fpr, tpr), both float64 and non-decreasing, from (0, 0) to (1, 1).
+
+        Two points per run of equal anomalous scores (just above its value and at it); in between only
+        normal pixels enter, so the curve is horizontal there. Its trapezoid area is ``pixel_auroc()``.
+        """
+        return self._sorted_pixels().roc_curve()
+
+    def pro_curve(self, limit: float = 1.0, num_thresholds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The PRO curve up to an FPR limit: (fpr, pro), float64, fpr non-decreasing and ending at ``limit``.
+
+        The curve ``au_pro`` integrates (see there for ``num_thresholds``), cut at the limit with PRO
+        interpolated linearly there; its trapezoid area divided by ``limit`` is ``au_pro([limit])``.
+        """
+        (limit,) = _check_limits((limit,))
+        num_thresholds = _check_num_thresholds(num_thresholds)
+        return _curve_to_limit(*self._sorted_pixels().pro_curve(num_thresholds), limit)
+
     def compute(
         self, limits: Sequence[float] = DEFAULT_PRO_LIMITS, num_thresholds: int | None = None
     ) -> dict:
@@ -290,12 +308,23 @@ class _SortedPixels:
             self.run_counts, self.normal_below, self.normal_at_or_below, len(self.normal)
         )
 
-    def au_pro(self, limits: tuple[float, ...], num_thresholds: int | None) -> dict[float, float]:
+    def roc_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        self._require_both_classes("pixel ROC curve")
+        n_normal, n_anomalous = len(self.normal), len(self.anomalous)
+        counts = self.run_counts[::-1]  # descending scores from here on
+        tp_at = np.cumsum(counts)
+        fp_at = n_normal - self.normal_below[::-1]
+        fp_above = n_normal - self.normal_at_or_below[::-1]
+        fps = np.concatenate(([0], np.stack([fp_above, fp_at], axis=1).ravel(), [n_normal]))
+        tps = np.concatenate(([0], np.stack([tp_at - counts, tp_at], axis=1).ravel(), [n_anomalous]))
+        return fps / n_normal, tps / n_anomalous
+
+    def pro_curve(self, num_thresholds: int | None) -> tuple[np.ndarray, np.ndarray]:
         self._require_both_classes("AU-PRO")
-        if num_thresholds is None:
-            fprs, pros = self._exact_pro_curve()
-        else:
-            fprs, pros = self._sampled_pro_curve(num_thresholds)
+        return self._exact_pro_curve() if num_thresholds is None else self._sampled_pro_curve(num_thresholds)
+
+    def au_pro(self, limits: tuple[float, ...], num_thresholds: int | None) -> dict[float, float]:
+        fprs, pros = self.pro_curve(num_thresholds)
         return {limit: float(_area_to_limit(fprs, pros, limit) / limit) for limit in limits}
 
     def _exact_pro_curve(self) -> tuple[np.ndarray, np.ndarray]:
@@ -428,19 +457,30 @@ def _tie_group_ends(sorted_values: np.ndarray) -> np.ndarray:
 
 
 def _area_to_limit(x: np.ndarray, y: np.ndarray, limit: float) -> float:
-    """Trapezoid area under y(x) for x in [x[0], limit], x non-decreasing.
-
-    As in the official code: when the limit is not a curve point, y is interpolated linearly between the
-    last point at or below the limit and the first point beyond it.
-    """
+    """Trapezoid area under y(x) for x in [x[0], limit], x non-decreasing (the curve of ``_curve_to_limit``)."""
     inside = int(np.searchsorted(x, limit, side="right"))
     xs, ys = x[:inside], y[:inside]
     area = float(np.sum(0.5 * (ys[1:] + ys[:-1]) * np.diff(xs)))
     if xs[-1] != limit:
-        x0, y0, x1, y1 = x[inside - 1], y[inside - 1], x[inside], y[inside]
-        y_limit = y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
-        area += float(0.5 * (y_limit + y0) * (limit - x0))
+        area += float(0.5 * (_value_at_limit(x, y, limit, inside) + ys[-1]) * (limit - xs[-1]))
     return area
+
+
+def _curve_to_limit(x: np.ndarray, y: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """The points of y(x) with x <= limit (x non-decreasing, x[0] <= limit <= x[-1]), ending at x = limit."""
+    inside = int(np.searchsorted(x, limit, side="right"))
+    if x[inside - 1] == limit:
+        return x[:inside], y[:inside]
+    return np.append(x[:inside], limit), np.append(y[:inside], _value_at_limit(x, y, limit, inside))
+
+
+def _value_at_limit(x: np.ndarray, y: np.ndarray, limit: float, inside: int) -> float:
+    """y at x = limit where the limit is not a curve point (``inside`` points lie at or below it).
+
+    As in the official code: linear between the last point at or below the limit and the first beyond it.
+    """
+    x0, y0, x1, y1 = x[inside - 1], y[inside - 1], x[inside], y[inside]
+    return y0 + (y1 - y0) * (limit - x0) / (x1 - x0)
 
 
 def _check_limits(limits: Sequence[float]) -> tuple[float, ...]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image, ImageFilter
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from iaenet.metrics_reference import (
     au_pro_thresholds_reference,
@@ -267,6 +267,52 @@ def test_accumulator_equals_one_shot_functions(rng):
     assert au_pro(np.stack(maps), np.stack(gts)) == result["au_pro"]
 
 
+def _trapezoid(y, x):
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+
+
+def _all_on_polyline(x, y, px, py):
+    """Whether every point (px, py) lies on a segment of the polyline (x, y), x and y non-decreasing."""
+    x0, x1, y0, y1 = x[:-1], x[1:], y[:-1], y[1:]
+    for a, b in zip(px, py):
+        inside = (x0 - 1e-12 <= a) & (a <= x1 + 1e-12) & (y0 - 1e-12 <= b) & (b <= y1 + 1e-12)
+        collinear = np.abs((x1 - x0) * (b - y0) - (y1 - y0) * (a - x0)) <= 1e-12
+        if not (inside & collinear).any():
+            return False
+    return True
+
+
+def test_pixel_roc_curve_is_sklearns_and_its_area_the_pixel_auroc(rng):
+    maps, gts = _random_set(rng, n_maps=9, levels=20)  # many ties between normal and anomalous pixels
+    accumulator = MetricAccumulator()
+    for anomaly_map, gt in zip(maps, gts):
+        accumulator.add(anomaly_map, gt)
+    fpr, tpr = accumulator.pixel_roc_curve()
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
+    assert _trapezoid(tpr, fpr) == pytest.approx(accumulator.pixel_auroc(), abs=1e-12)
+    labels = np.concatenate([g.ravel() > 0 for g in gts])
+    sk_fpr, sk_tpr, _ = roc_curve(labels, np.concatenate([m.ravel() for m in maps]))
+    assert _all_on_polyline(fpr, tpr, sk_fpr, sk_tpr)
+
+
+@pytest.mark.parametrize("num_thresholds", [None, 100])
+def test_pro_curve_to_a_limit_integrates_to_au_pro(rng, num_thresholds):
+    maps, gts = _random_set(rng)
+    accumulator = MetricAccumulator()
+    for anomaly_map, gt in zip(maps, gts):
+        accumulator.add(anomaly_map, gt)
+    for limit in (0.3, 0.05, 1.0):
+        fpr, pro = accumulator.pro_curve(limit, num_thresholds)
+        assert fpr[-1] == limit and (np.diff(fpr) >= 0).all() and (np.diff(pro) >= 0).all()
+        expected = accumulator.au_pro((limit,), num_thresholds)[limit]
+        assert _trapezoid(pro, fpr) / limit == pytest.approx(expected, abs=1e-12)
+    if num_thresholds is None:  # every point of the official curve lies on it
+        assert _all_on_polyline(*accumulator.pro_curve(), *exact_pro_curve_bruteforce(maps, gts))
+    with pytest.raises(ValueError, match="limit must be in"):
+        accumulator.pro_curve(0.0)
+
+
 def test_accumulator_keeps_going_after_compute(rng):
     maps, gts = _random_set(rng)
     accumulator = MetricAccumulator()
@@ -413,6 +459,8 @@ def test_missing_classes_give_clear_errors():
         normal_only.au_pro()
     with pytest.raises(ValueError, match="pixel AU-ROC needs anomalous pixels"):
         normal_only.pixel_auroc()
+    with pytest.raises(ValueError, match="pixel ROC curve needs anomalous pixels"):
+        normal_only.pixel_roc_curve()
     with pytest.raises(ValueError, match="object AU-ROC needs both normal and anomalous samples"):
         normal_only.object_auroc()
 

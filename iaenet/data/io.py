@@ -17,6 +17,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from iaenet._files import output_file
+from iaenet.pictures import colour_map
+
 from .pcd import read_pcd
 from .ply import read_ply_vertices, write_ply_vertices
 from .scan import Scan
@@ -147,17 +150,17 @@ def prepare_output_folder(out: str | Path, replaced: Iterable[str | Path], overw
     return out
 
 
-def write_score_map(path: str | Path, score_map: np.ndarray) -> Path:
+def write_score_map(path: str | Path, score_map: np.ndarray, *, overwrite: bool = False) -> Path:
     """Write an (H, W) anomaly-score map as a float32 TIFF (parent folders are created).
 
-    Raises TypeError for a non-numeric array, ValueError for a wrong shape or NaN/inf scores.
+    Raises TypeError for a non-numeric array, ValueError for a wrong shape or NaN/inf scores,
+    FileExistsError for an existing file unless ``overwrite`` is True.
     """
     path = Path(path)
     score_map = _finite_float32(score_map, "score map", path)
     if score_map.ndim != 2:
         raise ValueError(f"{path}: a score map must be 2-D (H, W), got shape {score_map.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, score_map)
+    tifffile.imwrite(output_file(path, overwrite=overwrite, make_parents=True), score_map)
     return path
 
 
@@ -173,12 +176,17 @@ def read_score_map(path: str | Path) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def write_scored_cloud(path: str | Path, points: np.ndarray, scores: np.ndarray) -> Path:
-    """Write points with one score each as a binary PLY with a float vertex property `scalar_score`.
+def write_scored_cloud(path: str | Path, points: np.ndarray, scores: np.ndarray, *, vmin: float | None = None,
+                       vmax: float | None = None, overwrite: bool = False) -> Path:
+    """Write points with one score each as a binary PLY: float vertex property `scalar_score` and the
+    score's colour as uchar `red`, `green`, `blue` (iaenet.pictures "score" colour map), so MeshLab,
+    CloudCompare and Open3D show the cloud coloured by score.
 
     Args:
         points: (N, 3) float metres. scores: (N,) float.
-    CloudCompare, Open3D and `read_scored_cloud` read the file back.
+        vmin, vmax: the colour scale (default: the lowest and highest score); scores outside are clipped.
+        overwrite: replace an existing file (otherwise FileExistsError); parent folders are created.
+    `read_scored_cloud` reads points and scores back.
     """
     path = Path(path)
     if path.suffix.lower() != ".ply":
@@ -189,8 +197,15 @@ def write_scored_cloud(path: str | Path, points: np.ndarray, scores: np.ndarray)
         raise ValueError(f"{path}: points must have shape (N, 3), got {points.shape}")
     if scores.shape != (len(points),):
         raise ValueError(f"{path}: scores must have shape ({len(points)},) to match the points, got {scores.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_ply_vertices(path, {"x": points[:, 0], "y": points[:, 1], "z": points[:, 2], SCORE_PROPERTY: scores})
+    if len(scores) == 0:  # an empty cloud has no colours; any scale will do
+        low = high = 0.0
+    else:
+        low = float(scores.min()) if vmin is None else vmin
+        high = float(scores.max()) if vmax is None else vmax
+    colours = colour_map(scores, low, high)
+    write_ply_vertices(output_file(path, overwrite=overwrite, make_parents=True),
+                       {"x": points[:, 0], "y": points[:, 1], "z": points[:, 2], SCORE_PROPERTY: scores,
+                        "red": colours[:, 0], "green": colours[:, 1], "blue": colours[:, 2]})
     return path
 
 

@@ -18,6 +18,8 @@ _PLY_TYPES = {
     "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
     "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
 }
+# the name written for each numpy type code (the first of the aliases above)
+_PLY_NAMES = {code: name for name, code in reversed(_PLY_TYPES.items())}
 _FORMATS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
 
 
@@ -43,15 +45,20 @@ def write_ply_vertices(path: str | Path, columns: dict[str, np.ndarray]) -> None
     """Write one vertex element as binary little-endian PLY.
 
     Args:
-        columns: property name -> (N,) float32 array, in file order (all the same length N).
+        columns: property name -> (N,) array, in file order (all the same length N); each column keeps its
+            dtype (float32 -> "float", uint8 -> "uchar", ...; any type PLY has).
     """
     names = list(columns)
     count = len(next(iter(columns.values())))
-    record = np.empty(count, dtype=[(name, "<f4") for name in names])
+    codes = [np.dtype(columns[name].dtype).str[1:] for name in names]  # "f4", "u1", ...
+    unknown = [f"{name} ({columns[name].dtype})" for name, code in zip(names, codes) if code not in _PLY_NAMES]
+    if unknown:
+        raise ValueError(f"{path}: no PLY type for column(s) {', '.join(unknown)}")
+    record = np.empty(count, dtype=[(name, "<" + code) for name, code in zip(names, codes)])
     for name in names:
         record[name] = columns[name]
-    header = ["ply", "format binary_little_endian 1.0", "comment written by iaenet",
-              f"element vertex {count}", *(f"property float {name}" for name in names), "end_header"]
+    header = ["ply", "format binary_little_endian 1.0", "comment written by iaenet", f"element vertex {count}",
+              *(f"property {_PLY_NAMES[code]} {name}" for name, code in zip(names, codes)), "end_header"]
     Path(path).write_bytes(("\n".join(header) + "\n").encode("ascii") + record.tobytes())
 
 

@@ -6,17 +6,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from iaenet.pictures import grey_picture, save_png
+
 
 def save_rendering_png(path, image) -> Path:
-    """Writes a rendering (H, W) or (H, W, 3) float in [0, 1] (or uint8) as an 8-bit PNG. Returns the path."""
-    arr = np.asarray(image)
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.size == 0:
-        raise ValueError(f"image: expected (H, W) or (H, W, 3), got shape {arr.shape}")
-    if arr.dtype != np.uint8:
-        if not np.isfinite(arr).all():
-            raise ValueError("image: contains NaN or inf")
-        arr = np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
-    return _save(path, Image.fromarray(arr))
+    """Writes a rendering (H, W) or (H, W, 3) float in [0, 1] (or uint8) as an 8-bit PNG, replacing an existing
+    file (these are development pictures, rewritten on every run). Returns the path."""
+    return save_png(path, grey_picture(image), overwrite=True)
 
 
 def save_feature_norm_png(path, cells, size: int = 224) -> Path:
@@ -38,12 +34,4 @@ def save_feature_norm_png(path, cells, size: int = 224) -> Path:
     norm = arr.reshape(g, g)
     peak = norm.max()
     grey = np.round(255 * (norm / peak if peak > 0 else norm)).astype(np.uint8)
-    return _save(path, Image.fromarray(grey).resize((size, size), Image.NEAREST))
-
-
-def _save(path, picture: Image.Image) -> Path:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path}: folder {path.parent} does not exist")
-    picture.save(path, format="PNG")
-    return path
+    return save_png(path, Image.fromarray(grey).resize((size, size), Image.NEAREST), overwrite=True)
