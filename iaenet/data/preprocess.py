@@ -32,7 +32,8 @@ _HYPOTHESES_PER_CHUNK = 64  # bounds the (points x hypotheses) distance matrix t
 
 def preprocess_scan(scan: Scan, size: int = GRID_SIZE, *, remove_background: bool = True,
                     **background_options) -> Scan:
-    """Background removal, centred zero padding to a square, corner-aligned nearest resize.
+    """Background removal, centred zero padding to a square, corner-aligned nearest resize:
+    `resize_scan(clean_scan(scan, ...), size)`.
 
     Args:
         scan: an organized scan. An unorganized scan has no grid to work on and is returned as is.
@@ -44,6 +45,13 @@ def preprocess_scan(scan: Scan, size: int = GRID_SIZE, *, remove_background: boo
     Raises:
         ValueError naming the scan if no point is left.
     """
+    return resize_scan(clean_scan(scan, remove_background=remove_background, **background_options), size)
+
+
+def clean_scan(scan: Scan, *, remove_background: bool = True, **background_options) -> Scan:
+    """The first two steps of preprocess_scan: background zeroed (unless remove_background=False) and zero padding
+    to a centred square, at the scan's own resolution (the full-resolution grid CPMF renders its view from).
+    An unorganized scan is returned as is. Raises ValueError naming the scan if no point is left."""
     if not scan.is_organized:
         return scan
     if remove_background:
@@ -56,8 +64,18 @@ def preprocess_scan(scan: Scan, size: int = GRID_SIZE, *, remove_background: boo
     for key in ("points", "normals"):
         if fields[key] is not None:
             fields[key] = np.where(keep[..., None], fields[key], np.float32(0))
-    fields = {key: resize_nearest_like(pad_to_square(value), size) for key, value in fields.items()
-              if value is not None}
+    return dataclasses.replace(scan, **{key: pad_to_square(value) for key, value in fields.items()
+                                        if value is not None})
+
+
+def resize_scan(scan: Scan, size: int = GRID_SIZE) -> Scan:
+    """An organized scan's grid and its rgb, gt and normals resized to size x size with the same nearest indices
+    (`resize_nearest_like`); an unorganized scan is returned as is. Raises ValueError naming the scan if no valid
+    point is left on the smaller grid."""
+    if not scan.is_organized:
+        return scan
+    fields = {key: resize_nearest_like(getattr(scan, key), size)
+              for key in ("points", "rgb", "gt", "normals") if getattr(scan, key) is not None}
     if not np.all(fields["points"] != 0, axis=-1).any():
         raise ValueError(f"scan {scan.name!r}: no valid point is left on the {size}x{size} grid")
     return dataclasses.replace(scan, **fields)
