@@ -237,3 +237,63 @@ def test_pictures(train_views, tmp_path):
         save_rendering_png(tmp_path / "x.png", np.full((4, 4), np.nan))
     with pytest.raises(ValueError, match="cells"):
         save_feature_norm_png(tmp_path / "x.png", np.ones(5))
+
+
+def _full_and_working(size_full: int = 192, size: int = 96):
+    """A dome drawn on a fine grid (the 'full resolution') and the working grid sampled from it with the
+    preprocessing's nearest indices, like iaenet.prepare."""
+    from iaenet.data.preprocess import resize_nearest_like
+
+    grid, _, _ = _scan(size=size_full)
+    return grid, resize_nearest_like(grid, size)
+
+
+def test_full_resolution_rendering_keeps_the_working_points_pixels(expert):
+    full, working = _full_and_working()
+    cfg = Expert2DConfig(render_source="full", radius=1)
+    view_full = Expert2D(cfg, backbone=expert.backbone).view(working, full=full)
+    view_grid = expert.view(working)
+    # the same working points at the same pixels; the picture comes from the fine grid's points and normals
+    assert np.array_equal(view_full.pixels, view_grid.pixels)
+    drawn = view_full.image[..., 0] < 1
+    assert drawn.sum() == pytest.approx((view_grid.image[..., 0] < 1).sum(), rel=0.1)
+    assert not np.array_equal(view_full.image, view_grid.image)
+    with pytest.raises(ValueError, match="full-resolution"):
+        Expert2D(cfg, backbone=expert.backbone).view(working)
+
+
+@pytest.mark.parametrize("views", [3, 9])
+def test_several_views_average_each_points_cnn_vector(expert, views):
+    from iaenet.experts.expert2d import view_rotations
+
+    rotations = view_rotations(views, 15.0)
+    assert len(rotations) == views and np.allclose(rotations[0], np.eye(3))
+    assert all(np.allclose(r @ r.T, np.eye(3)) for r in rotations)
+    grid, normals, fpfh = _scan()
+    multi = Expert2D(Expert2DConfig(views=views), backbone=expert.backbone)
+    view = multi.view(grid, normals=normals, fpfh=fpfh)
+    assert len(view.extra) == views - 1
+    for image, pixels in view.extra:
+        assert image.shape == (224, 224, 3) and pixels.shape == view.pixels.shape
+        assert (pixels[:, 0] >= 0).mean() > 0.95  # the turned part stays in the frame
+    one = expert.view(grid, normals=normals, fpfh=fpfh)
+    cells_multi, cells_one = multi.cell_features([view])[0], expert.cell_features([one])[0]
+    assert cells_multi.features.shape == cells_one.features.shape
+    assert np.array_equal(cells_multi.counts, cells_one.counts)
+    # the FPFH part is the same, the CNN part is the views' average
+    assert np.allclose(cells_multi.features[:, 64:], cells_one.features[:, 64:], atol=1e-6)
+    assert not np.allclose(cells_multi.features[:, :64], cells_one.features[:, :64], atol=1e-3)
+    # a view set whose turned views are dropped again gives the one-view features exactly
+    alone = ScanView(view.image, view.pixels, view.grid_index, view.fpfh)
+    assert np.array_equal(multi.cell_features([alone])[0].features, cells_one.features)
+
+
+def test_several_views_config_checks():
+    with pytest.raises(ValueError, match="views"):
+        Expert2DConfig(views=4)
+    with pytest.raises(ValueError, match="several views"):
+        Expert2DConfig(views=3, pooling="image")
+    with pytest.raises(ValueError, match="render_source"):
+        Expert2DConfig(render_source="mesh")
+    with pytest.raises(ValueError, match="backbone"):
+        Expert2DConfig(backbone="vgg")

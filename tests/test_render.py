@@ -271,3 +271,32 @@ def test_kernel_rejects_grids_beyond_its_index_arithmetic():
     for grid_h, grid_w in [(1 << 16, 1 << 16), (1 << 28, 1)]:
         with pytest.raises(ValueError, match="too large"):
             ext().render(grid_h=grid_h, grid_w=grid_w, **args)
+
+
+def test_camera_from_grid_places_points_where_the_organized_render_does():
+    from iaenet.ops.render import PinholeCamera
+
+    # a pinhole sensor grid: pixel (r, c) sees the point at depth z on the ray through it
+    h = w = 64
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = 0.5 + 0.01 * np.sin(rr / 7)
+    f, c0 = 120.0, 31.5
+    grid = np.stack([(cc - c0) / f * z, (rr - c0) / f * z, z], -1).astype(np.float32)
+    index = np.arange(h * w)
+    points = grid.reshape(-1, 3)
+    for size in ((64, 64), (128, 128)):
+        camera = PinholeCamera.from_grid(points, index, (h, w), size)
+        _, pixels = render_organized(points, np.tile([0, 0, -1.0], (len(points), 1)).astype(np.float32), index,
+                                     (h, w), size, radius=0)
+        projected = camera.project(points, size)
+        assert np.abs(projected.astype(int) - pixels).max() <= 1
+        assert (projected == pixels).all(axis=1).mean() > 0.95
+    # turning about a point on the optical axis by 0 degrees changes nothing; a turn moves the picture
+    centre = points.mean(axis=0)
+    assert np.array_equal(camera.rotated_about(centre, np.eye(3)).project(points, size), projected)
+    turn = np.array([[1, 0, 0], [0, np.cos(0.2), -np.sin(0.2)], [0, np.sin(0.2), np.cos(0.2)]])
+    assert not np.array_equal(camera.rotated_about(centre, turn).project(points, size), projected)
+    behind = camera.project(np.array([[0, 0, -1.0]], np.float32), size)
+    assert behind.tolist() == [[-1, -1]]
+    with pytest.raises(ValueError, match="in front"):
+        PinholeCamera.from_grid(points * -1, index, (h, w))

@@ -19,6 +19,7 @@ rendering (the paper's Table 10), normals supplied by the dataset (Eyecandies), 
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -27,7 +28,7 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-from iaenet.backbones import EfficientNetLite0Features, FrozenBackbone, build_backbone
+from iaenet.backbones import BACKBONES, FrozenBackbone, build_backbone
 from iaenet.ops.render import PinholeCamera, render_organized, render_pinhole
 
 FPFH_DIMS = 33
@@ -35,21 +36,30 @@ IMAGE_SOURCES = ("render", "rgb")
 CAMERAS = ("sensor", "fitted")
 POOLINGS = ("points", "image")
 CNN_NORMALISATIONS = ("joint", "per_stage")
+RENDER_SOURCES = ("grid", "full")
+VIEW_COUNTS = (1, 3, 9, 27)
 
 
 @dataclass(frozen=True)
 class Expert2DConfig:
     """Sizes of the 2D expert. The defaults are the paper's, with the offline backbone."""
 
-    backbone: str = "efficientnet_lite0"  # or "wide_resnet50_2" (the paper's; needs its weight file)
+    backbone: str = "efficientnet_lite0"  # one of iaenet.backbones.BACKBONES; "wide_resnet50_2" is the paper's
     weights: str | None = None            # weight file; None = the packaged/hub-cache default
-    stages: tuple[int, ...] = (2, 4)      # EfficientNet-Lite0 stage ends (stride 4 + 8); ignored for WRN-50-2
+    stages: tuple[int, ...] | None = None  # EfficientNet-Lite stage ends; None = stride 4 + 8; unused for WRN-50-2
     image_size: int = 224
     cells: int = 28
     camera: str = "sensor"                # organized scans: "sensor" (the grid is the view) or "fitted" (CPMF)
     radius: int = 1                       # splat radius in pixels: fills the 224 grid's sparse rows/columns
     splat: str = "square"
     image_source: str = "render"          # "render" or "rgb"
+    # "grid": the view is drawn from the working grid's points; "full": from the cleaned full-resolution grid
+    # (PreparedScan.full), with normals from that grid, as CPMF renders the full-resolution cloud
+    render_source: str = "grid"
+    # 1: the frontal view (the paper's); 3, 9, 27: CPMF's views turned by 0 / +-view_angle_deg about x (3), x and y
+    # (9), x, y and z (27), the CNN vectors of each point averaged over the views that see it
+    views: int = 1
+    view_angle_deg: float = 15.0
     fpfh_k: int = 100                     # BTF/CPMF: FPFH over the 100 nearest, normals over the 30 nearest
     normals_k: int = 30
     batch_size: int = 8
@@ -59,22 +69,25 @@ class Expert2DConfig:
     cnn_normalisation: str = "joint"
 
     def __post_init__(self):
-        if self.image_source not in IMAGE_SOURCES:
-            raise ValueError(f"image_source: expected one of {IMAGE_SOURCES}, got {self.image_source!r}")
-        if self.camera not in CAMERAS:
-            raise ValueError(f"camera: expected one of {CAMERAS}, got {self.camera!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling: expected one of {POOLINGS}, got {self.pooling!r}")
-        if self.cnn_normalisation not in CNN_NORMALISATIONS:
-            raise ValueError(f"cnn_normalisation: expected one of {CNN_NORMALISATIONS}, got {self.cnn_normalisation!r}")
+        for name, allowed in (("backbone", BACKBONES), ("image_source", IMAGE_SOURCES), ("camera", CAMERAS),
+                              ("pooling", POOLINGS), ("cnn_normalisation", CNN_NORMALISATIONS),
+                              ("render_source", RENDER_SOURCES), ("views", VIEW_COUNTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+        if self.stages is not None:
+            object.__setattr__(self, "stages", tuple(int(s) for s in self.stages))
         if self.camera == "fitted" and self.image_source == "rgb":
             raise ValueError("camera: the RGB picture is the sensor's view; use camera='sensor' with image_source='rgb'")
+        if self.views > 1 and (self.pooling != "points" or self.image_source != "render"):
+            raise ValueError("views: several views need pooling='points' and image_source='render'")
         for name in ("image_size", "cells", "fpfh_k", "normals_k", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
         if self.image_size % self.cells:
             raise ValueError(f"cells: {self.cells} must divide image_size {self.image_size}")
+        if not 0 < float(self.view_angle_deg) < 90:
+            raise ValueError(f"view_angle_deg: expected a number in (0, 90), got {self.view_angle_deg!r}")
 
 
 @dataclass
@@ -85,12 +98,15 @@ class ScanView:
     pixels: (N, 2) int32 (row, col) of each valid point in the image, -1 where it is not drawn.
     grid_index: (N,) int64 flat index of each point in its organized grid, or arange(N) for a cloud.
     fpfh: (N, 33) float32.
+    extra: the other views (config.views > 1): (image, pixels) pairs of the same shapes, pixels -1 where the point
+      falls outside that image.
     """
 
     image: np.ndarray
     pixels: np.ndarray
     grid_index: np.ndarray
     fpfh: np.ndarray
+    extra: tuple = ()
 
 
 @dataclass
@@ -111,19 +127,19 @@ class Expert2D:
     def __init__(self, config: Expert2DConfig | None = None, backbone: FrozenBackbone | None = None):
         self.config = config or Expert2DConfig()
         if backbone is None:
-            backbone = (EfficientNetLite0Features(self.config.stages, self.config.weights)
-                        if self.config.backbone == "efficientnet_lite0"
-                        else build_backbone(self.config.backbone, self.config.weights))
+            backbone = build_backbone(self.config.backbone, self.config.weights, self.config.stages)
         self.backbone = backbone
         self.feature_dim = sum(backbone.channels) + FPFH_DIMS
 
-    def view(self, points, rgb=None, normals=None, fpfh=None) -> ScanView:
+    def view(self, points, rgb=None, normals=None, fpfh=None, full=None) -> ScanView:
         """Renders one scan and computes its FPFH.
 
         points: (H, W, 3) organized grid or (N, 3) cloud, float32 metres, zeros = missing.
         rgb: (H, W, 3) uint8 aligned with the grid (needed when image_source is "rgb").
         normals: same layout as points (e.g. Eyecandies' own); default estimated (grid PCA / kNN-30 PCA).
         fpfh: (N_valid, 33) for the valid points in row-major order; default iaenet.ops.fpfh (kNN-100).
+        full: the cleaned full-resolution square grid of an organized scan (PreparedScan.full), drawn instead of
+          `points` when render_source is "full" (points' pixel (i, j) shows full's (floor(i S / H), floor(j S / W))).
         """
         cfg = self.config
         grid, pts, grid_index = _valid_points(points)
@@ -132,11 +148,31 @@ class Expert2D:
         else:
             nrm = _take_valid(normals, grid, grid_index, "normals")
         size = (cfg.image_size, cfg.image_size)
-        if grid is not None and cfg.camera == "sensor":
-            image, pixels = render_organized(pts, nrm, grid_index, grid.shape[:2], size, cfg.radius, cfg.splat)
+        # What is drawn: the working points, or the full-resolution grid they were sampled from.
+        if cfg.render_source == "full":
+            if grid is None or full is None:
+                raise ValueError("full: render_source='full' needs an organized scan and its full-resolution grid "
+                                 "(iaenet.prepare.PreparedScan.full)")
+            draw_grid, draw_pts, draw_index = _valid_points(full)
+            draw_nrm = _estimate_normals(draw_grid, draw_pts, cfg.normals_k)
         else:
-            camera = PinholeCamera.fit(pts, size, rotation=np.eye(3))
-            image, pixels = render_pinhole(pts, nrm, camera, size, cfg.radius, cfg.splat)
+            draw_grid, draw_pts, draw_index, draw_nrm = grid, pts, grid_index, nrm
+        if grid is not None and cfg.camera == "sensor":
+            image, _ = render_organized(draw_pts, draw_nrm, draw_index, draw_grid.shape[:2], size, cfg.radius,
+                                        cfg.splat)
+            pixels = _grid_pixels(grid_index, grid.shape[:2], size)
+            camera = PinholeCamera.from_grid(draw_pts, draw_index, draw_grid.shape[:2], size) if cfg.views > 1 else None
+        else:
+            camera = PinholeCamera.fit(draw_pts, size, rotation=np.eye(3))
+            image, _ = render_pinhole(draw_pts, draw_nrm, camera, size, cfg.radius, cfg.splat)
+            pixels = camera.project(pts, size)
+        extra = []
+        if cfg.views > 1:
+            centre = (draw_pts.min(axis=0) + draw_pts.max(axis=0)) / 2
+            for rotation in view_rotations(cfg.views, cfg.view_angle_deg)[1:]:
+                turned = camera.rotated_about(centre, rotation)
+                view_image, _ = render_pinhole(draw_pts, draw_nrm, turned, size, cfg.radius, cfg.splat, channels=3)
+                extra.append((view_image, turned.project(pts, size)))
         image = np.repeat(image[..., None], 3, axis=-1)
         if cfg.image_source == "rgb":
             image = _rgb_image(rgb, grid, cfg.image_size)
@@ -147,38 +183,71 @@ class Expert2D:
         fpfh = np.asarray(fpfh, dtype=np.float32)
         if fpfh.shape != (len(pts), FPFH_DIMS) or not np.isfinite(fpfh).all():
             raise ValueError(f"fpfh: expected finite ({len(pts)}, {FPFH_DIMS}) values, got shape {fpfh.shape}")
-        return ScanView(image.astype(np.float32), pixels, grid_index, fpfh)
+        return ScanView(image.astype(np.float32), pixels, grid_index, fpfh, tuple(extra))
 
     def cell_features(self, views: Sequence[ScanView]) -> list[ScanCells]:
-        """f2 for each view; the CNN runs in batches of config.batch_size."""
+        """f2 for each view; the CNN runs in batches of config.batch_size scans (all their views together)."""
         cfg = self.config
         joint = cfg.cnn_normalisation == "joint"
         out = []
         for start in range(0, len(views), cfg.batch_size):
             batch = views[start:start + cfg.batch_size]
-            images = torch.from_numpy(np.stack([v.image for v in batch])).permute(0, 3, 1, 2)
-            maps = self.backbone(images)
-            pooled = [_pool_to_cells(f, cfg.cells) for f in maps]
+            images = [v.image for v in batch] + [image for v in batch for image, _ in v.extra]
+            maps = self.backbone(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
+            pooled = [_pool_to_cells(f[:len(batch)], cfg.cells) for f in maps]
             if cfg.pooling == "points":
                 maps = [F.interpolate(f, size=(cfg.image_size, cfg.image_size), mode="bilinear", align_corners=False)
                         for f in maps]
+            extra_at = len(batch)
             for b, v in enumerate(batch):
                 cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in pooled]
                 cnn_norm = np.linalg.norm(np.concatenate(cnn, 1), axis=1).astype(np.float32)
                 if cfg.pooling == "points":
-                    f2, counts = _point_cells([m[b] for m in maps], v, cfg.cells, joint)
+                    slots = [b] + list(range(extra_at, extra_at + len(v.extra)))
+                    stages = _view_averaged_points(maps, slots, [v.pixels] + [p for _, p in v.extra])
+                    f2, counts = _point_cells(stages, v, cfg.cells, cfg.image_size, joint)
                 else:
                     fpfh, counts = _cell_means(v.fpfh, v.pixels, cfg.cells, cfg.image_size)
                     parts = _cnn_parts(cnn, joint) + [fpfh]
                     f2 = np.concatenate([_l2_normalise(p) for p in parts], 1)
+                extra_at += len(v.extra)
                 out.append(ScanCells(f2.astype(np.float32), counts, cnn_norm, v))
         return out
 
     def features(self, scans: Sequence) -> list[ScanCells]:
-        """view + cell_features for scans given as arrays or objects with .points/.rgb/.normals (iaenet Scan)."""
-        views = [self.view(getattr(s, "points", s), getattr(s, "rgb", None), getattr(s, "normals", None))
-                 for s in scans]
+        """view + cell_features for scans given as arrays, iaenet Scans (.points/.rgb/.normals) or
+        iaenet.prepare.PreparedScans (their working grid, and its full-resolution grid for render_source "full")."""
+        views = []
+        for s in scans:
+            full = getattr(s, "full", None)
+            s = getattr(s, "scan", s)
+            views.append(self.view(getattr(s, "points", s), getattr(s, "rgb", None), getattr(s, "normals", None),
+                                   full=full))
         return self.cell_features(views)
+
+
+def view_rotations(views: int, angle_deg: float) -> list[np.ndarray]:
+    """The rotations of CPMF's view set: every combination of 0, +angle, -angle about x (views 3), x and y (9), or
+    x, y and z (27); the identity (the frontal view) first."""
+    if views not in VIEW_COUNTS:
+        raise ValueError(f"views: expected one of {VIEW_COUNTS}, got {views!r}")
+    a = np.radians(angle_deg)
+    axes = {1: 0, 3: 1, 9: 2, 27: 3}[views]
+    out = []
+    for angles in itertools.product((0.0, a, -a), repeat=axes):
+        rotation = np.eye(3)
+        for axis, angle in enumerate(angles):
+            rotation = _axis_rotation(axis, angle) @ rotation
+        out.append(rotation)
+    return out or [np.eye(3)]
+
+
+def _axis_rotation(axis: int, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    i, j = [k for k in range(3) if k != axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
 
 
 @dataclass
@@ -294,22 +363,49 @@ def _pool_to_cells(feature_map: torch.Tensor, cells: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(F.avg_pool2d(feature_map, 3, stride=1), cells)
 
 
-def _point_cells(maps: list[torch.Tensor], view: ScanView, cells: int, joint: bool) -> tuple[np.ndarray, np.ndarray]:
-    """CPMF's cell features of one view: (G*G, D) float32, and the point count (G*G,) per cell.
+def _grid_pixels(grid_index: np.ndarray, grid_shape, size) -> np.ndarray:
+    """(N, 2) int32 (row, col) where render_organized draws grid cells `grid_index` of a grid_shape grid on a
+    `size` image: (floor((r + 0.5) H / Hg), floor((c + 0.5) W / Wg))."""
+    (gh, gw), (h, w) = grid_shape, size
+    rows, cols = np.divmod(grid_index.astype(np.int64), gw)
+    return np.stack([((2 * rows + 1) * h) // (2 * gh), ((2 * cols + 1) * w) // (2 * gw)], 1).astype(np.int32)
 
-    maps: the stages' (C, H, W) maps already upsampled to the image. Per drawn point: each stage read at its pixel
-    and the FPFH; the CNN part (the stages concatenated when `joint`, CPMF; else each stage) and the FPFH are
-    L2-normalised; scattered to (D, H, W) with zeros elsewhere (points sharing a pixel, possible through the pinhole
-    camera, averaged there), AvgPool2d(3, 1) (no padding) then AdaptiveAvgPool2d(G), as CPMF. Both poolings are linear and separable, so they run as the sparse product of the points with
-    _pooling_matrix weights instead of on the dense (D, H, W) grid, which is mostly zeros.
+
+def _view_averaged_points(maps: list[torch.Tensor], slots: list[int], pixels: list[np.ndarray]) -> list[np.ndarray]:
+    """Each stage's vector (n, C_i) for the n points drawn in the frontal view (pixels[0] >= 0): the upsampled maps
+    (B, C_i, H, W) of the batch entries `slots` (the scan's views, frontal first) read at each point's pixel in
+    that view, averaged over the views whose image holds the point (CPMF's multi-view average)."""
+    drawn = pixels[0][:, 0] >= 0
+    sums = [np.zeros((int(drawn.sum()), m.shape[1]), np.float32) for m in maps]
+    seen = np.zeros(int(drawn.sum()), np.float32)
+    for slot, pix in zip(slots, pixels):
+        pix = pix[drawn]
+        inside = pix[:, 0] >= 0
+        rows, cols = pix[inside, 0].astype(np.int64), pix[inside, 1].astype(np.int64)
+        for total, m in zip(sums, maps):
+            total[inside] += m[slot].numpy()[:, rows, cols].T
+        seen[inside] += 1
+    return [total / seen[:, None] for total in sums]
+
+
+def _point_cells(stages: list[np.ndarray], view: ScanView, cells: int, size: int,
+                 joint: bool) -> tuple[np.ndarray, np.ndarray]:
+    """CPMF's cell features of one scan: (G*G, D) float32, and the point count (G*G,) per cell.
+
+    stages: each stage's (n, C_i) vector of the n points drawn in the frontal view (view.pixels >= 0). Per point
+    the CNN part (the stages concatenated when `joint`, CPMF; else each stage) and the FPFH are L2-normalised;
+    scattered to the frontal (D, size, size) image grid with zeros elsewhere (points sharing a pixel, possible
+    through the pinhole camera, averaged there), AvgPool2d(3, 1) (no padding) then AdaptiveAvgPool2d(G), as CPMF.
+    Both poolings are linear and separable, so they run as the sparse product of the points with _pooling_matrix
+    weights instead of on the dense (D, H, W) grid, which is mostly zeros.
     Pooling windows reach one pixel past a cell, so rows of cells without points are zeroed: they are not
     scored, and a neighbour's spill is not a feature of theirs.
     """
     drawn = view.pixels[:, 0] >= 0
     rows, cols = view.pixels[drawn, 0].astype(np.int64), view.pixels[drawn, 1].astype(np.int64)
-    parts = _cnn_parts([m.numpy()[:, rows, cols].T for m in maps], joint) + [view.fpfh[drawn]]
+    parts = _cnn_parts(stages, joint) + [view.fpfh[drawn]]
     point_features = np.concatenate([_l2_normalise(p) for p in parts], 1).astype(np.float32)
-    height, width = maps[0].shape[1:]
+    height = width = size
     flat = rows * width + cols
     share = 1.0 / np.bincount(flat, minlength=height * width)[flat]
     row_w = _pooling_matrix(height, cells)[:, rows]  # (G, n): each point's weight in each cell row

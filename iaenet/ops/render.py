@@ -73,6 +73,57 @@ class PinholeCamera:
         intrinsic = np.array([[f, 0, w / 2 - 0.5], [0, f, h / 2 - 0.5], [0, 0, 1]])
         return cls(intrinsic, extrinsic)
 
+    @classmethod
+    def from_grid(cls, points, grid_index, grid_shape, image_size=(224, 224)) -> "PinholeCamera":
+        """The pinhole camera that sees an organized scan as `render_organized` draws it: its intrinsics fitted by
+        least squares to the pixels where the grid cells are drawn (col = fx x / z + cx, row = fy y / z + cy),
+        identity extrinsic. With it a rotated copy of the scan can be drawn at the scale of its frontal view.
+
+        points (N, 3) in sensor coordinates (z > 0), grid_index (N,) flat indices into grid_shape (Hg, Wg).
+        """
+        h, w = _check_size(image_size)
+        gh, gw = _check_size(grid_shape, "grid_shape")
+        p = to_numpy(as_float_array(points, "points", ndim=2, last_dim=3)).astype(np.float64)
+        gi = to_numpy(as_index_array(grid_index, "grid_index", ndim=1)).astype(np.int64)
+        if len(p) < 3 or len(gi) != len(p) or (p[:, 2] <= 0).any():
+            raise ValueError("points: need at least 3 points in front of the sensor (z > 0), one grid index each")
+        # the pixels render_organized draws the cells at (their centres are at x = col, y = row)
+        row_px = ((2 * (gi // gw) + 1) * h) // (2 * gh)
+        col_px = ((2 * (gi % gw) + 1) * w) // (2 * gw)
+        fits = []
+        for ratio, target in ((p[:, 0] / p[:, 2], col_px), (p[:, 1] / p[:, 2], row_px)):
+            design = np.stack([ratio, np.ones_like(ratio)], 1)
+            (f, c), *_ = np.linalg.lstsq(design, target, rcond=None)
+            fits.append((f, c))
+        (fx, cx), (fy, cy) = fits
+        if not (fx > 0 and fy > 0):
+            raise ValueError("points: the grid does not look like a pinhole projection (fitted focal length <= 0)")
+        return cls(np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]]), np.eye(4))
+
+    def rotated_about(self, centre, rotation) -> "PinholeCamera":
+        """This camera looking at the scene turned by `rotation` (3, 3) about the world point `centre` (3,):
+        world point p is seen where this camera sees rotation @ (p - centre) + centre."""
+        r = np.asarray(rotation, dtype=np.float64)
+        c = np.asarray(centre, dtype=np.float64)
+        turn = np.eye(4)
+        turn[:3, :3] = r
+        turn[:3, 3] = c - r @ c
+        return PinholeCamera(self.intrinsic, self.extrinsic @ turn)
+
+    def project(self, points, image_size=(224, 224)) -> np.ndarray:
+        """(N, 2) int32 (row, col) pixel of each point (N, 3), as the kernel places it (floor(f x / z + c + 0.5));
+        -1 for points behind the camera or outside the image."""
+        h, w = _check_size(image_size)
+        p = to_numpy(as_float_array(points, "points", ndim=2, last_dim=3)).astype(np.float64)
+        pc = p @ self.extrinsic[:3, :3].T + self.extrinsic[:3, 3]
+        z = pc[:, 2]
+        front = z > 0
+        safe_z = np.where(front, z, 1.0)
+        col = np.floor(self.intrinsic[0, 0] * pc[:, 0] / safe_z + self.intrinsic[0, 2] + 0.5)
+        row = np.floor(self.intrinsic[1, 1] * pc[:, 1] / safe_z + self.intrinsic[1, 2] + 0.5)
+        inside = front & (row >= 0) & (row < h) & (col >= 0) & (col < w)
+        return np.where(inside[:, None], np.stack([row, col], 1), -1).astype(np.int32)
+
     def as_vector(self) -> list[float]:
         """The 16 floats the kernel takes: rotation (row-major 9), translation 3, fx, fy, cx, cy."""
         k, e = self.intrinsic, self.extrinsic
