@@ -11,12 +11,13 @@
 // of the accumulator of unit o performs exactly the FMAs of iaf_layer for point p, in the same order, so the result
 // has the bits of the scalar path. Input units that are zero in every lane of the block are skipped (exact, see
 // iaf.h): a unit whose ReLU is off over the part of score space the block covers costs nothing, and with points
-// taken in iaf_locality_order a block covers a small part. The softmax and the weighting run per point through
-// iaf_math.h itself.
+// taken in iaf_locality_order a block covers a small part. The softmax and the weighting run lane-wise with the
+// operations of iaf_math.h.
 //
-// S provides: V (vector of kLanes floats), kLanes, kVectors (vectors of points per block), kUnits (output units
-// per pass), load/store/broadcast/fma/relu,
-// and nonzero_lanes(v): a bit per lane that is not zero (NaN included).
+// S provides: V (vector of kLanes floats), M (lane mask), kLanes, kVectors (vectors of points per block), kUnits
+// (output units per pass); load, store, broadcast, add, sub, mul, div, fma, relu, floor, pow2 (2^n of integral n);
+// greater (a > b), at_least (a >= b), is_nan (false on NaN for the first two), select(m, if_false, if_true); and
+// nonzero_lanes(v): a bit per lane that is not zero (NaN included).
 #pragma once
 
 #include <cstdint>
@@ -49,27 +50,54 @@ class IafSimdBlock {
       for (int p = 0; p < kPoints; ++p) in[c * kPoints + p] = x[c][p];
     const float* logits = mlp(net_.selector, in, other);
     float* xs = logits == in ? other : in;  // the buffer not holding the logits
-    for (int p = 0; p < kPoints; ++p) {
-      const float point_logits[kIafInputs] = {logits[p], logits[kPoints + p]};
-      const float point_x[kIafInputs] = {x[0][p], x[1][p]};
-      float weights[kIafInputs], weighted[kIafInputs];
-      iaf_softmax2(point_logits, weights);
-      iaf_weigh(point_x, weights, weighted);
-      for (int c = 0; c < kIafInputs; ++c) xs[c * kPoints + p] = weighted[c];
-      if (s != nullptr && p < m)
-        for (int c = 0; c < kIafInputs; ++c) s[kIafInputs * id[p] + c] = weights[c];
-    }
+    float weights[kIafInputs][kPoints];
+    softmax(logits, weights);
+    for (int c = 0; c < kIafInputs; ++c)  // iaf_weigh
+      for (int v = 0; v < kPoints; v += S::kLanes)
+        S::store(xs + c * kPoints + v, S::mul(S::load(x[c] + v), S::load(weights[c] + v)));
+    if (s != nullptr)
+      for (int p = 0; p < m; ++p)
+        for (int c = 0; c < kIafInputs; ++c) s[kIafInputs * id[p] + c] = weights[c][p];
     logits = mlp(net_.predictor, xs, xs == in ? other : in);
-    for (int p = 0; p < m; ++p) {
-      const float point_logits[kIafInputs] = {logits[p], logits[kPoints + p]};
-      float prob[kIafInputs];
-      iaf_softmax2(point_logits, prob);
-      a[id[p]] = prob[1];
-    }
+    float prob[kIafInputs][kPoints];
+    softmax(logits, prob);
+    for (int p = 0; p < m; ++p) a[id[p]] = prob[1][p];
   }
 
  private:
   using V = typename S::V;
+  using M = typename S::M;
+
+  // iaf_softmax2 of every point of the block, lane-wise: logits (2 rows of kPoints) -> p (2 rows).
+  static void softmax(const float* logits, float (*p)[kPoints]) {
+    const V one = S::broadcast(1.0f);
+    for (int v = 0; v < kPoints; v += S::kLanes) {
+      const V l0 = S::load(logits + v), l1 = S::load(logits + kPoints + v);
+      const M second = S::greater(l1, l0);
+      const V hi = S::select(second, l0, l1), lo = S::select(second, l1, l0);
+      const V e = exp_nonpositive(S::sub(lo, hi));
+      const V sum = S::add(one, e);
+      const V p_hi = S::div(one, sum), p_lo = S::div(e, sum);
+      S::store(p[0] + v, S::select(second, p_hi, p_lo));
+      S::store(p[1] + v, S::select(second, p_lo, p_hi));
+    }
+  }
+
+  // iaf_exp_nonpositive lane-wise: the same constants and operations.
+  static V exp_nonpositive(V x) {
+    const V n = S::floor(S::fma(x, S::broadcast(kIafLog2e), S::broadcast(0.5f)));
+    V r = S::fma(n, S::broadcast(-kIafLn2Head), x);
+    r = S::fma(n, S::broadcast(-kIafLn2Tail), r);
+    V p = S::broadcast(kIafExpC0);
+    p = S::fma(p, r, S::broadcast(kIafExpC1));
+    p = S::fma(p, r, S::broadcast(kIafExpC2));
+    p = S::fma(p, r, S::broadcast(kIafExpC3));
+    p = S::fma(p, r, S::broadcast(kIafExpC4));
+    p = S::fma(p, r, S::broadcast(kIafExpC5));
+    p = S::add(S::fma(p, S::mul(r, r), r), S::broadcast(1.0f));
+    const V e = S::mul(p, S::pow2(n));  // garbage in the lanes below kIafExpMin or NaN, replaced here:
+    return S::select(S::at_least(x, S::broadcast(kIafExpMin)), S::select(S::is_nan(x), S::broadcast(0.0f), x), e);
+  }
 
   // Runs the block `x` through `mlp`, ping-ponging between x and y; returns the buffer that holds the logits.
   const float* mlp(const IafMlp& mlp, float* x, float* y) {

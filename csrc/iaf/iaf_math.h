@@ -30,19 +30,31 @@ IAENET_HD float iaf_pow2(int n) {
 
 // e^x for x <= 0 (the softmax's shifted logits), to 1 ulp (measured on 10^7 arguments): x = n ln2 + r with
 // |r| <= ln2 / 2 (ln2 split in a short head and a tail), e^r by Cephes' degree-7 polynomial, times 2^n. 0 below
-// -87.33, where e^x < 2^-126 (the smallest normal float): an absolute error below 1.2e-38. NaN stays NaN. The
-// library exp differs between the CPU and CUDA by an ulp here and there; this one is the same everywhere.
+// kIafExpMin, where e^x < 2^-126 (the smallest normal float): an absolute error below 1.2e-38. NaN stays NaN. The
+// library exp differs between the CPU and CUDA by an ulp here and there; this one is the same everywhere. The CPU
+// SIMD variants evaluate it lane-wise with the same constants and operations (iaf_cpu_simd.h).
+constexpr float kIafExpMin = -87.33f;
+constexpr float kIafLog2e = 1.44269504f;
+constexpr float kIafLn2Head = 0.693359375f;      // 9 bits
+constexpr float kIafLn2Tail = -2.12194440e-4f;   // ln2 - head
+constexpr float kIafExpC0 = 1.9875691500e-4f;    // e^r = 1 + r + r^2 (C5 + r (C4 + r (C3 + r (C2 + r (C1 + r C0)))))
+constexpr float kIafExpC1 = 1.3981999507e-3f;
+constexpr float kIafExpC2 = 8.3334519073e-3f;
+constexpr float kIafExpC3 = 4.1665795894e-2f;
+constexpr float kIafExpC4 = 1.6666665459e-1f;
+constexpr float kIafExpC5 = 5.0000001201e-1f;
+
 IAENET_HD float iaf_exp_nonpositive(float x) {
-  if (!(x >= -87.33f)) return x != x ? x : 0.0f;
-  const float n = floorf(fmaf(x, 1.44269504f, 0.5f));  // round(x / ln2), in [-126, 0]
-  float r = fmaf(n, -0.693359375f, x);                  // ln2 head: 0.693359375 (9 bits)
-  r = fmaf(n, 2.12194440e-4f, r);                       // ln2 tail: ln2 - head = -2.12194440e-4
-  float p = 1.9875691500e-4f;
-  p = fmaf(p, r, 1.3981999507e-3f);
-  p = fmaf(p, r, 8.3334519073e-3f);
-  p = fmaf(p, r, 4.1665795894e-2f);
-  p = fmaf(p, r, 1.6666665459e-1f);
-  p = fmaf(p, r, 5.0000001201e-1f);
+  if (!(x >= kIafExpMin)) return x != x ? x : 0.0f;
+  const float n = floorf(fmaf(x, kIafLog2e, 0.5f));  // round(x / ln2), in [-126, 0]
+  float r = fmaf(n, -kIafLn2Head, x);
+  r = fmaf(n, -kIafLn2Tail, r);
+  float p = kIafExpC0;
+  p = fmaf(p, r, kIafExpC1);
+  p = fmaf(p, r, kIafExpC2);
+  p = fmaf(p, r, kIafExpC3);
+  p = fmaf(p, r, kIafExpC4);
+  p = fmaf(p, r, kIafExpC5);
   p = fmaf(p, r * r, r) + 1.0f;
   return p * iaf_pow2(static_cast<int>(n));
 }
