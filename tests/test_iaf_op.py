@@ -130,6 +130,20 @@ def float64_reference(scores, selector, predictor):
     return softmax(mlp(x * softmax(mlp(x, selector)), predictor))[:, 1]
 
 
+def test_any_score_range_gives_each_point_its_own_result(rng):
+    # The kernel orders the points by score before blocking them: one value for all, a range spanning all floats
+    # and NaN/inf scores must neither lose nor mix up points.
+    selector, predictor = random_net(rng, PAPER), random_net(rng, PAPER)
+    same = np.full((1000, 2), 0.7, np.float32)
+    np.testing.assert_array_equal(iaf_forward(same, selector, predictor),
+                                  np.full(1000, iaf_forward(same[:1], selector, predictor)[0]))
+    wild = random_scores(rng, 1000) * rng.choice([1, 1e20, -1e38], (1000, 1)).astype(np.float32)
+    wild[[3, 500]] = [np.inf, np.nan]
+    a = iaf_forward(wild, selector, predictor, check_finite=False)
+    alone = [iaf_forward(wild[i:i + 1], selector, predictor, check_finite=False)[0] for i in range(len(wild))]
+    np.testing.assert_array_equal(a, alone)
+
+
 def test_extreme_scores(rng):
     selector, predictor = random_net(rng, PAPER), random_net(rng, PAPER)
     scores = np.concatenate([rng.uniform(-1e4, 1e4, (2000, 2)), [[1e4, 1e4], [-1e4, 1e4], [1e4, 0], [0, 0]]])
