@@ -5,8 +5,9 @@ Run:  PYTHONPATH=$PWD python -m pytest -p no:dash benchmarks/bench_iaf.py --benc
 (--benchmark-json=FILE writes extra_info speedup_vs_eager_torch for our cases: eager torch's median / ours, same
 run, same scores). Sizes: 50k points (a 224 x 224 scan keeps about that many), the paper's networks
 2 -> 64 -> 64 -> 64 -> 2 with torch.nn.Linear's seeded initial weights; torch tensors in and out, 2 threads on
-both sides (OMP_NUM_THREADS=1 runs both on one). Scores: "uniform" on [0, 3]^2, and "clustered" like normalised expert scores (|N(0, 0.5)| per expert,
-2.5 % of the points spread over [0, 8]^2). Under --benchmark-disable the two agree to 1e-5.
+both sides (OMP_NUM_THREADS=1 runs both on one). Scores: "uniform" on [0, 3]^2, and "clustered" like normalised
+expert scores (|N(0, 0.5)| per expert, 2.5 % of the points spread over [0, 8]^2). Under --benchmark-disable the two
+agree to 1e-5.
 """
 from __future__ import annotations
 

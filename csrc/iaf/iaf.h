@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace iaenet {
 
@@ -44,6 +45,14 @@ inline int64_t iaf_macs(const IafMlp& mlp) {
   int64_t macs = 0;
   for (int l = 0; l < mlp.layers; ++l) macs += static_cast<int64_t>(mlp.width[l]) * mlp.width[l + 1];
   return macs;
+}
+
+// The widest layer of both networks (kIafInputs at least): the rows of the activation blocks.
+inline int iaf_max_width(const IafNet& net) {
+  int width = kIafInputs;
+  for (const IafMlp* mlp : {&net.selector, &net.predictor})
+    for (int l = 1; l < mlp->layers; ++l) width = width < mlp->width[l] ? mlp->width[l] : width;
+  return width;
 }
 
 void iaf_forward_cpu(const IafNet& net, const float* scores, int64_t n, float* a, float* s);

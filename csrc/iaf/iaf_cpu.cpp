@@ -35,7 +35,7 @@ void run_blocks(IafBlockFn block, int64_t points, const IafNet& net, const float
 #pragma omp parallel if (parallel && blocks > 1)
 #endif
   {
-    constexpr size_t floats = 2 * static_cast<size_t>(kIafMaxWidth) * kIafMaxBlock;
+    const size_t floats = 2 * static_cast<size_t>(iaf_max_width(net)) * points;
     std::vector<float> memory(floats + kCacheLine / sizeof(float));
     const auto address = reinterpret_cast<std::uintptr_t>(memory.data());
     float* act = memory.data() + (kCacheLine - address % kCacheLine) % kCacheLine / sizeof(float);

@@ -32,8 +32,8 @@ class IafSimdBlock {
  public:
   static constexpr int kPoints = S::kVectors * S::kLanes;
 
-  // act: 2 * kIafMaxWidth * kPoints floats, 64-byte aligned (a layer's input and output block).
-  IafSimdBlock(const IafNet& net, float* act) : net_(net), act_(act) {}
+  // act: 2 * iaf_max_width(net) * kPoints floats, 64-byte aligned (a layer's input and output block).
+  IafSimdBlock(const IafNet& net, float* act) : net_(net), act_(act), width_(iaf_max_width(net)) {}
 
   // The points order[begin .. end) (or begin .. end when order is null), at most kPoints of them.
   void run(const float* scores, const int64_t* order, int64_t begin, int64_t end, float* a, float* s) {
@@ -45,7 +45,7 @@ class IafSimdBlock {
       for (int c = 0; c < kIafInputs; ++c) x[c][p] = p < m ? scores[kIafInputs * id[p] + c] : 0.0f;
     }
     float* in = act_;
-    float* other = act_ + kIafMaxWidth * kPoints;
+    float* other = act_ + width_ * kPoints;
     for (int c = 0; c < kIafInputs; ++c)
       for (int p = 0; p < kPoints; ++p) in[c * kPoints + p] = x[c][p];
     const float* logits = mlp(net_.selector, in, other);
@@ -178,6 +178,7 @@ class IafSimdBlock {
 
   const IafNet& net_;
   float* act_;
+  int width_;
   int live_[2][kIafMaxWidth];  // a layer's live input units and its live output units
 };
 

@@ -37,12 +37,12 @@ def iaf_forward(scores, selector, predictor, *, return_weights: bool = False, ch
     Returns A (N,) float32 of the kind and device of `scores`, and with return_weights also S (N, 2) float32.
     """
     scores = _real_float_array(scores, "scores", check_finite, ndim=2, last_dim=INPUTS)
-    layers = [_check_mlp(mlp, name, scores, check_finite) for mlp, name in ((selector, "selector"),
-                                                                            (predictor, "predictor"))]
+    selector = _check_mlp(selector, "selector", scores, check_finite)
+    predictor = _check_mlp(predictor, "predictor", scores, check_finite)
     n = int(scores.shape[0])
     a = empty_like_kind(scores, (n,), "float32")
     s = empty_like_kind(scores, (n, INPUTS), "float32") if return_weights else None
-    ext().iaf_forward(scores, layers[0], layers[1], a, s, stream_of(scores))
+    ext().iaf_forward(scores, selector, predictor, a, s, stream_of(scores))
     if check_finite:
         _check_outputs(scores, a, s)
     return (a, s) if return_weights else a
@@ -124,11 +124,11 @@ def _real_float_array(x, name: str, check_finite: bool, ndim: int, last_dim: int
 
 
 def _check_outputs(scores, a, s) -> None:
+    """Raises at the first point whose A (or S) is not finite: the networks overflowed float32 there."""
     finite = torch.isfinite(a) if is_torch(a) else np.isfinite(a)
     if s is not None:
-        finite = finite & ((torch.isfinite(s).all(1)) if is_torch(s) else np.isfinite(s).all(1))
-    bad = ~finite
-    if bool(bad.any()):
-        i = int(np.flatnonzero(to_numpy(bad))[0])
-        raise ValueError(f"scores: the networks overflow float32 at point {i} (scores {to_numpy(scores[i]).tolist()}), "
-                         "which lies far outside the range they work on")
+        finite = finite & (torch.isfinite(s).all(1) if is_torch(s) else np.isfinite(s).all(1))
+    if not bool(finite.all()):
+        i = int(np.flatnonzero(~to_numpy(finite))[0])
+        raise ValueError(f"scores: the networks overflow float32 at point {i} (scores {to_numpy(scores[i]).tolist()}),"
+                         " which lies far outside the range they work on")
