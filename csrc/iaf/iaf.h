@@ -14,7 +14,7 @@
 // every point of the block, which is exact: fma(w, 0, acc) = acc up to the sign of a zero, which no output depends
 // on. So every CPU variant and the CUDA path give the same bits, whatever the order of the points. Non-finite
 // results arise only when the networks overflow float32 (or from NaN/inf scores); the Python layer reports them.
-// Memory: CPU, per thread two activation blocks (2 * kIafMaxWidth * 64 floats) and, from 4 blocks of points on,
+// Memory: CPU, per thread two activation blocks (2 * widest layer * 64 floats) and, from 4 blocks of points on,
 // a processing order (N int64); CUDA, the weights staged in shared memory when they fit, 2 * kIafMaxWidth floats
 // of scratch per thread.
 #pragma once
