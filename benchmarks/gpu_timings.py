@@ -4,8 +4,8 @@ a CUDA device (run by .ci/gpu-check on a lent GPU machine; nothing here runs wit
     PYTHONPATH=$PWD python3 benchmarks/gpu_timings.py --out timings.json
 
 Inputs are seeded synthetic arrays of the sizes the pipeline uses (a 200k-point cloud, a 400 x 400 organized scan,
-the synthetic retrieval scene of bench_retrieval.py). Each op: one warm-up, then the median of --repeats timed
-calls (CUDA: synchronised before and after each call). `same` says whether the CUDA output equals the CPU output
+the synthetic retrieval scene of bench_retrieval.py, the paper's IAF networks on 200k points). Each op: one warm-up,
+then the median of --repeats timed calls (CUDA: synchronised before and after each call). `same` says whether the CUDA output equals the CPU output
 bit for bit (integer outputs, and float outputs where the kernels share their arithmetic).
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from iaenet.ops import (estimate_normals, farthest_point_sample, fpfh, knn, omp_residuals, render_organized,
-                        restricted_knn)
+from iaenet.ops import (estimate_normals, farthest_point_sample, fpfh, iaf_forward, knn, omp_residuals,
+                        render_organized, restricted_knn)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -58,6 +58,9 @@ def _cases(rng):
     patches = rng.integers(0, len(counts), 4_000).astype(np.int64)
     queries = rng.standard_normal((576, 153)).astype(np.float32)
     atoms = rng.integers(0, len(bank), (576, 5)).astype(np.int64)
+    scores = np.abs(rng.normal(0, 0.5, (200_000, 2))).astype(np.float32)
+    iaf_layers = _iaf_layers(rng) + _iaf_layers(rng)  # the selector's, then the predictor's
+    half = len(iaf_layers) // 2
     return [
         ("fps 200k -> 1024", lambda p: farthest_point_sample(p, 1024, start=0), [cloud]),
         ("knn 200k k=30", lambda p: knn(p, 30), [cloud]),
@@ -67,7 +70,24 @@ def _cases(rng):
         ("retrieval 576 x 17k x 153", lambda b, i, r, s, q: restricted_knn(b, i, r, s, q, 5),
          [bank, indptr, rows, patches, queries]),
         ("omp 576 x 5 atoms x 153", lambda b, q, a: omp_residuals(b, q, a, 3), [bank, queries, atoms]),
+        ("iaf 200k 2-64-64-64-2", lambda x, *p: iaf_forward(x, _pairs(p[:half]), _pairs(p[half:]), return_weights=True),
+         [scores, *iaf_layers]),
     ]
+
+
+def _iaf_layers(rng, widths=(2, 64, 64, 64, 2)) -> list:
+    """One IAF network as a flat list weight, bias, weight, bias, ... (flat, so that each array goes to CUDA)."""
+    layers = []
+    for fan_in, out in zip(widths[:-1], widths[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        layers += [rng.uniform(-bound, bound, (out, fan_in)).astype(np.float32),
+                   rng.uniform(-bound, bound, out).astype(np.float32)]
+    return layers
+
+
+def _pairs(flat) -> list:
+    """(weight, bias) pairs from a flat weight, bias, weight, bias, ... sequence."""
+    return list(zip(flat[0::2], flat[1::2]))
 
 
 def _timed(function, inputs, repeats: int, cuda: bool):

@@ -16,6 +16,7 @@ void bind_fpfh(py::module_& m);
 void bind_retrieval(py::module_& m);
 void bind_render(py::module_& m);
 void bind_omp(py::module_& m);
+void bind_iaf(py::module_& m);
 }  // namespace iaenet
 
 PYBIND11_MODULE(_C, m) {
@@ -42,4 +43,5 @@ PYBIND11_MODULE(_C, m) {
   iaenet::bind_retrieval(m);
   iaenet::bind_render(m);
   iaenet::bind_omp(m);
+  iaenet::bind_iaf(m);
 }

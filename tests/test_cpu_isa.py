@@ -3,7 +3,7 @@ machine would never pick, run here under a lowered limit and are compared with t
 import numpy as np
 import pytest
 
-from iaenet.ops import (BankProjection, PinholeCamera, estimate_normals, fpfh, knn, render_organized,
+from iaenet.ops import (BankProjection, PinholeCamera, estimate_normals, fpfh, iaf_forward, knn, render_organized,
                         render_pinhole, restricted_knn)
 from iaenet.ops._ext import cpu_isa_limit, ext
 
@@ -85,3 +85,15 @@ def test_retrieval_variants(rng):
     dense = under_each_limit(lambda: restricted_knn(bank, indptr, rows, patches, queries, 5))
     assert_same(under_each_limit(lambda: restricted_knn(bank, indptr, rows, patches, queries, 5,
                                                         projection=projection)), dense)
+
+
+@pytest.mark.parametrize("widths", [[2, 64, 64, 64, 2], [2, 7, 30, 2]], ids=["paper", "odd-widths"])
+def test_iaf_variants(rng, widths):
+    # 3001 points: the blocked, locality-ordered path with a partial last block.
+    def net():
+        return [(rng.uniform(-0.7, 0.7, (o, i)).astype(np.float32), rng.uniform(-0.7, 0.7, o).astype(np.float32))
+                for i, o in zip(widths[:-1], widths[1:])]
+
+    selector, predictor = net(), net()
+    scores = rng.uniform(0, 3, (3001, 2)).astype(np.float32)
+    under_each_limit(lambda: iaf_forward(scores, selector, predictor, return_weights=True))

@@ -5,6 +5,7 @@ kind, and has a plain reference implementation beside it that the tests compare 
 """
 from iaenet.ops._ext import cuda_available
 from iaenet.ops.fpfh import fpfh, fpfh_from_neighbors
+from iaenet.ops.iaf import iaf_forward
 from iaenet.ops.neighbours import knn
 from iaenet.ops.normals import estimate_normals, estimate_normals_grid, normals_from_neighbors
 from iaenet.ops.patches import group_patches
@@ -23,6 +24,7 @@ __all__ = [
     "fpfh",
     "fpfh_from_neighbors",
     "group_patches",
+    "iaf_forward",
     "knn",
     "normals_from_neighbors",
     "omp_residuals",
