@@ -283,28 +283,52 @@ class DualMemoryBank:
 
     def save(self, path: str | Path) -> None:
         """Writes the bank to a safetensors file with a JSON header (format version, config, scan names)."""
+        tensors, header = self.state()
+        save_tensors(path, tensors, MODEL_KIND, header)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, JSON-able header) of the bank, for save() or a file holding more than the bank."""
         if not self.num_patches:
             raise ValueError("save: the bank is empty; add training scans first")
-        save_tensors(path, dict(self._all()), MODEL_KIND, {"config": asdict(self.config), "names": self.names})
+        return dict(self._all()), {"config": asdict(self.config), "names": self.names}
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "DualMemoryBank":
         """Reads a file written by save (never unpickles). ValueError naming the file when it is not a bank."""
         tensors, header = load_tensors(path, MODEL_KIND)
         try:
+            return cls.from_state(tensors, header, device)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], header: dict,
+                   device: str | torch.device = "cpu") -> "DualMemoryBank":
+        """The bank from state(); ValueError when the parts are missing or do not fit together."""
+        try:
             bank = cls(MemoryConfig(**header["config"]), device)
             names = [str(n) for n in header["names"]]
             missing = set(_STORED_KEYS) - set(tensors)
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: corrupt dual memory bank header ({err})") from err
+            raise ValueError(f"corrupt dual memory bank header ({err})") from err
         if missing:
-            raise ValueError(f"{path}: dual memory bank file lacks tensors {sorted(missing)}")
+            raise ValueError(f"dual memory bank file lacks tensors {sorted(missing)}")
         t = {key: tensors[key].to(bank.device) for key in _STORED_KEYS}
-        _check_loaded(t, len(names), bank.config, path)
+        _check_loaded(t, len(names), bank.config)
         bank.names = names
         bank._chunks = {"m3d": [t["m3d"]], "m2d": [t["m2d"]], "counts": [t["indptr"].diff()], "rows": [t["rows"]],
                         "patch_scan": [t["patch_scan"]], "m2d_scan": [t["m2d_scan"]], "m2d_cell": [t["m2d_cell"]]}
         return bank
+
+    def warm_up(self) -> "DualMemoryBank":
+        """Builds the search structures (joined tensors, float32 M2D, its projection, the faiss index) that
+        scoring otherwise builds on first use, so concurrent scoring threads only read them; returns self."""
+        if self.num_patches:
+            self._all()
+            self._m2d_float32()
+            self._projection()
+            self._index()
+        return self
 
     def to(self, device: str | torch.device) -> "DualMemoryBank":
         """Moves the bank (in place) to `device`; returns self."""
@@ -531,7 +555,7 @@ def _neighbour_tensor(neighbours, num_patches: int | None, bank_patches: int, k:
     return t
 
 
-def _check_loaded(t: dict[str, torch.Tensor], scans: int, cfg: MemoryConfig, path) -> None:
+def _check_loaded(t: dict[str, torch.Tensor], scans: int, cfg: MemoryConfig) -> None:
     """Consistency of a loaded bank; everything indexes memory later, so a damaged file must fail here."""
     m, r = len(t["m3d"]), len(t["m2d"])
     ip, rows = t["indptr"], t["rows"]
@@ -549,4 +573,4 @@ def _check_loaded(t: dict[str, torch.Tensor], scans: int, cfg: MemoryConfig, pat
     if not (bool(torch.isfinite(t["m3d"].float()).all()) and bool(torch.isfinite(t["m2d"].float()).all())):
         problems.append("NaN or inf in the features")
     if problems:
-        raise ValueError(f"{path}: inconsistent dual memory bank ({'; '.join(problems)})")
+        raise ValueError(f"inconsistent dual memory bank ({'; '.join(problems)})")

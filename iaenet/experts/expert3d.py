@@ -122,16 +122,23 @@ class Expert3D:
     # ---- scoring -------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def score(self, points) -> Expert3DScores:
+    def score(self, points, exclude_scan: int | None = None) -> Expert3DScores:
         """X1 for every point of one cloud (N, 3), s1 = max X1, plus the patch/bank neighbours (see
-        Expert3DScores). Needs a fitted bank."""
+        Expert3DScores). Needs a fitted bank. exclude_scan: a bank cloud whose latents are not searched (scoring
+        a training cloud, or a pseudo-anomaly made from it, against the others: leave-one-out)."""
         if self.bank is None:
             raise ValueError("Expert3D.score: the expert has no memory bank yet; call fit() or build_bank()")
         as_numpy = not isinstance(points, torch.Tensor)
         cloud = self._check_clouds([points])[0]
         patch_idx, normalised = self._patches(cloud, self.config.group_mul_bank)
         latents = self._encode(normalised)
-        neighbours = _nearest_rows(latents, self.bank, self.config.k_neighbours)
+        allowed = None
+        if exclude_scan is not None:
+            allowed = self.bank_scan != int(exclude_scan)
+            if int(allowed.sum()) < self.config.k_neighbours:
+                raise ValueError(f"exclude_scan: without cloud {exclude_scan} the bank has fewer than k_neighbours="
+                                 f"{self.config.k_neighbours} latents")
+        neighbours = _nearest_rows(latents, self.bank, self.config.k_neighbours, allowed=allowed)
         # the OMP kernel the memory bank uses too: coefficients over each patch's neighbours, F' = sum of them
         residual, codes = omp_residuals(self.bank, latents, neighbours, self.config.omp_atoms, return_codes=True)
         recon = torch.einsum("pk,pkd->pd", codes, self.bank[neighbours].double()).float()
@@ -157,11 +164,15 @@ class Expert3D:
 
     def save(self, path: str | Path) -> None:
         """One safetensors file: network weights, bank and its sources; JSON header: config, names, losses."""
+        tensors, header = self.state()
+        save_tensors(path, tensors, MODEL_KIND, header)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, JSON-able header) of the expert, for save() or a file holding more than the expert."""
         tensors = {f"net.{k}": v for k, v in self.network.state_dict().items()}
         if self.bank is not None:
             tensors.update({"bank.latents": self.bank, "bank.scan": self.bank_scan, "bank.patch": self.bank_patch})
-        save_tensors(path, tensors, MODEL_KIND,
-                     {"config": self.config.to_json(), "bank_names": self.bank_names, "losses": self.losses})
+        return tensors, {"config": self.config.to_json(), "bank_names": self.bank_names, "losses": self.losses}
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu",
@@ -169,17 +180,25 @@ class Expert3D:
         """Reads a file written by save (never unpickles). Errors name the file."""
         tensors, header = load_tensors(path, MODEL_KIND)
         try:
+            return cls.from_state(tensors, header, device, score_batch_patches)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], header: dict, device: str | torch.device = "cpu",
+                   score_batch_patches: int | None = None) -> "Expert3D":
+        """The expert from state(); ValueError when the parts do not fit together."""
+        try:
             expert = cls(Expert3DConfig.from_json(header["config"]), device, score_batch_patches)
             expert.network.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         except (KeyError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{path}: does not hold a valid 3D expert ({err})") from err
+            raise ValueError(f"does not hold a valid 3D expert ({err})") from err
         expert.losses = list(header.get("losses", []))
         if "bank.latents" in tensors:
             m = tensors["bank.latents"].shape[0]
             if tensors["bank.latents"].shape != (m, expert.config.latent_dim) or any(
                     tensors.get(k, torch.empty(0)).shape != (m,) for k in ("bank.scan", "bank.patch")):
-                raise ValueError(f"{path}: bank tensors do not fit together or with latent_dim="
-                                 f"{expert.config.latent_dim}")
+                raise ValueError(f"bank tensors do not fit together or with latent_dim={expert.config.latent_dim}")
             expert.bank = tensors["bank.latents"].to(expert.device)
             expert.bank_scan = tensors["bank.scan"].to(expert.device)
             expert.bank_patch = tensors["bank.patch"].to(expert.device)
@@ -247,15 +266,22 @@ def point_scores_to_grid(point_scores, pixel_index, shape: tuple[int, int]):
     return grid.cpu().numpy() if as_numpy else grid
 
 
-def _nearest_rows(queries: torch.Tensor, bank: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
-    """(P, k) indices of the k nearest bank rows (Euclidean) of each query, nearest first.
+def _nearest_rows(queries: torch.Tensor, bank: torch.Tensor, k: int, chunk: int = 4096,
+                  allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """(P, k) indices of the k nearest bank rows (Euclidean) of each query, nearest first; only rows where
+    `allowed` (M,) bool is True when given.
 
     Distances in float64: cdist's matrix-product form loses ~1e-4 relative precision in float32 when latents
     are close, enough to reorder near-equal neighbours depending on how the queries are batched.
     """
     bank64 = bank.double()
-    return torch.cat([torch.cdist(queries[s:s + chunk].double(), bank64).topk(k, dim=1, largest=False).indices
-                      for s in range(0, len(queries), chunk)])
+    out = []
+    for s in range(0, len(queries), chunk):
+        dist = torch.cdist(queries[s:s + chunk].double(), bank64)
+        if allowed is not None:
+            dist[:, ~allowed] = torch.inf
+        out.append(dist.topk(k, dim=1, largest=False).indices)
+    return torch.cat(out)
 
 
 def _min_over_patches(patch_scores: torch.Tensor, patch_idx: torch.Tensor, cloud: torch.Tensor) -> torch.Tensor:
