@@ -230,6 +230,11 @@ def _hub_checkpoints() -> Path:
     return Path(torch_home) / "hub" / "checkpoints"
 
 
+def wide_resnet_available() -> bool:
+    """Whether the paper's Wide-ResNet-50-2 weight file is in the torch hub cache (then the `paper` preset uses it)."""
+    return _hub_wide_resnet_file().is_file()
+
+
 def _hub_wide_resnet_file() -> Path:
     found = sorted(_hub_checkpoints().glob("wide_resnet50_2-*.pth"))
     return found[-1] if found else _hub_checkpoints() / "wide_resnet50_2-95faca4d.pth"

@@ -323,8 +323,8 @@ def fuse_add(x) -> np.ndarray:
 
 
 class OCSVMFusion:
-    """One-class SVM on normalised [x1, x2] of good scans (RBF kernel, nu = 0.01); score = -decision function, so
-    higher is more anomalous. Fitted by sklearn on a seeded subsample (libsvm scales quadratically); scoring uses
+    """One-class SVM on normalised [x1, x2] of good scans (RBF kernel, nu = 0.01); score = -decision function (shifted
+    to be >= 0), so higher is more anomalous. Fitted by sklearn on a seeded subsample (libsvm scales quadratically); scoring uses
     the stored support vectors, so a saved model needs no pickle."""
 
     def __init__(self, nu: float = 0.01, max_samples: int = 5000, seed: int = 0):
@@ -348,7 +348,9 @@ class OCSVMFusion:
         return self
 
     def score(self, x) -> np.ndarray:
-        """(N, 2) -> (N,) float32, -(sum_i coef_i exp(-gamma |x - sv_i|^2) + intercept)."""
+        """(N, 2) -> (N,) float32, sum_i coef_i - sum_i coef_i exp(-gamma |x - sv_i|^2): minus the decision function
+        shifted by a constant (sum coef - intercept) so that every score is >= 0 (the coefficients are >= 0 and the
+        kernel <= 1), as score maps need: 0 is where a map has no point."""
         if self.support is None:
             raise RuntimeError("OCSVMFusion.score: call fit() first")
         x = _as_inputs(x, "x").astype(np.float64)
@@ -356,8 +358,8 @@ class OCSVMFusion:
         for start in range(0, len(x), 8192):  # bounds the (chunk, n) kernel matrix
             chunk = x[start:start + 8192]
             d2 = ((chunk[:, None, :] - self.support[None]) ** 2).sum(-1)
-            out[start:start + 8192] = np.exp(-self.gamma * d2) @ self.coef + self.intercept
-        return (-out).astype(np.float32)
+            out[start:start + 8192] = np.exp(-self.gamma * d2) @ self.coef
+        return np.maximum(self.coef.sum() - out, 0).astype(np.float32)  # max: rounding must not make it negative
 
     def state(self) -> dict:
         return {"nu": self.nu, "gamma": self.gamma, "intercept": self.intercept,

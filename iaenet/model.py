@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iaenet import __version__
+from iaenet.data.cutpaste import CutPasteConfig, CutPasteSynthesizer
 from iaenet.data.scan import Scan
 from iaenet.evaluation import Evaluation, ScanTruth, evaluate_predictions
 from iaenet.experts import Expert3D, Expert3DConfig
@@ -50,9 +51,10 @@ class IAENetConfig:
     expert2d: Expert2DConfig = field(default_factory=Expert2DConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    synthesis: CutPasteConfig = field(default_factory=CutPasteConfig)
     synthetic_scans: int = 800          # Cut-Paste pseudo-anomalies for the fusion (the paper's 800 per category)
     good_scans: int = 40                # good training scans scored leave-one-out (scales, fusion negatives)
-    object_rule: str = "max"            # iaenet.object_scores rule for s1 and s2
+    object_rules: tuple[str, str] = ("max", "max")  # iaenet.object_scores rules for s1 (3D) and s2 (2D)
     seed: int = 0
     preset: str = "custom"
 
@@ -61,8 +63,10 @@ class IAENetConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"IAENetConfig.{name}: expected a positive int, got {value!r}")
-        if self.object_rule not in OBJECT_RULES:
-            raise ValueError(f"IAENetConfig.object_rule: expected one of {OBJECT_RULES}, got {self.object_rule!r}")
+        rules = tuple(self.object_rules)
+        if len(rules) != 2 or any(r not in OBJECT_RULES for r in rules):
+            raise ValueError(f"IAENetConfig.object_rules: expected two of {OBJECT_RULES} (3D, 2D), got {rules!r}")
+        object.__setattr__(self, "object_rules", rules)
         if self.memory.image_size != self.expert2d.image_size or self.memory.cells != self.expert2d.cells:
             raise ValueError("IAENetConfig: memory.image_size/cells must equal expert2d.image_size/cells")
 
@@ -70,10 +74,10 @@ class IAENetConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return {"expert3d": json.loads(self.expert3d.to_json()), "expert2d": dataclasses.asdict(self.expert2d),
-                "memory": dataclasses.asdict(self.memory), "fusion": dataclasses.asdict(self.fusion),
+        return {"expert3d": json.loads(self.expert3d.to_json()),
+                **{name: dataclasses.asdict(getattr(self, name)) for name in _PARTS},
                 **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if f.name not in ("expert3d", "expert2d", "memory", "fusion")}}
+                   if f.name != "expert3d" and f.name not in _PARTS}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IAENetConfig":
@@ -81,10 +85,11 @@ class IAENetConfig:
         if set(d) != known:
             raise ValueError(f"IAENetConfig: fields {sorted(set(d) ^ known)} do not match this version")
         return cls(expert3d=Expert3DConfig.from_json(json.dumps(d["expert3d"])),
-                   expert2d=_dataclass_from(Expert2DConfig, d["expert2d"]),
-                   memory=_dataclass_from(MemoryConfig, d["memory"]),
-                   fusion=_dataclass_from(FusionConfig, d["fusion"]),
-                   **{k: v for k, v in d.items() if k not in ("expert3d", "expert2d", "memory", "fusion")})
+                   **{name: _dataclass_from(kind, d[name]) for name, kind in _PARTS.items()},
+                   **{k: v for k, v in d.items() if k != "expert3d" and k not in _PARTS})
+
+
+_PARTS = {"expert2d": Expert2DConfig, "memory": MemoryConfig, "fusion": FusionConfig, "synthesis": CutPasteConfig}
 
 
 def _dataclass_from(cls, d: dict):
@@ -95,12 +100,18 @@ def _dataclass_from(cls, d: dict):
 
 
 def _presets() -> dict[str, IAENetConfig]:
+    """The presets; their choices are measured in docs/accuracy.md (benchmarks/study_accuracy.py)."""
+    from iaenet.backbones import wide_resnet_available
     from iaenet.experts.expert3d_config import PRESETS as PRESETS3D
 
+    # fast: EfficientNet-Lite1 (stride 4 + 8) with CPMF's 9 turned views; s1 = mean of the top 1 % of X1
+    fast2d = Expert2DConfig(backbone="efficientnet_lite1", views=9)
+    # paper: the paper's one frontal view through WRN-50-2 when its weight file is present, else Lite1
+    paper2d = Expert2DConfig(backbone="wide_resnet50_2" if wide_resnet_available() else "efficientnet_lite1")
     return {
-        "paper": IAENetConfig(expert3d=PRESETS3D["paper"], preset="paper"),
-        "fast": IAENetConfig(expert3d=PRESETS3D["fast"], synthetic_scans=100, good_scans=24,
-                             fusion=FusionConfig(epochs=60), preset="fast"),
+        "paper": IAENetConfig(expert3d=PRESETS3D["paper"], expert2d=paper2d, preset="paper"),
+        "fast": IAENetConfig(expert3d=PRESETS3D["fast"], expert2d=fast2d, object_rules=("top1", "max"),
+                             synthetic_scans=100, good_scans=24, fusion=FusionConfig(epochs=60), preset="fast"),
         "tiny": IAENetConfig(expert3d=PRESETS3D["tiny"], synthetic_scans=4, good_scans=2,
                              fusion=FusionConfig(epochs=3, hidden=16, points_per_scan=256), preset="tiny"),
     }
@@ -196,12 +207,13 @@ class IAENet:
     # ---- fitting -------------------------------------------------------------------------------------------
 
     def fit(self, scans: Iterable[Scan], *, progress: bool = True, work_dir: str | Path | None = None) -> "IAENet":
-        """Fits everything on good scans (Scan objects, e.g. a ScanDataset of train/good). work_dir: where the
+        """Fits everything on good scans (Scan or PreparedScan objects, e.g. a ScanDataset of train/good). work_dir: where the
         expert scores of the fusion's training scans are cached (a rerun after an interruption resumes there)."""
         cfg = self.config
         timings = {}
         start = time.perf_counter()
-        prepared = [prepare_scan(s) for s in tqdm(list(scans), desc="preparing", disable=not progress, unit="scan")]
+        prepared = [s if isinstance(s, PreparedScan) else prepare_scan(s)
+                    for s in tqdm(list(scans), desc="preparing", disable=not progress, unit="scan")]
         if len(prepared) < 2:
             raise ValueError(f"fit: {len(prepared)} training scan(s); need at least 2 (the fusion scores each "
                              "training scan against the others)")
@@ -222,27 +234,33 @@ class IAENet:
         timings["memory_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        good, synthetic = self._fusion_scores(prepared, progress, work_dir)
+        samples = self.fusion_samples(prepared, progress=progress, work_dir=work_dir)
         timings["fusion_scores_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        self.scales = ScoreScales.fit([np.stack([g.x1, g.x2], 1) for g, _ in good],
-                                      np.array([[g.s1, g.s2] for g, _ in good]))
-        samples = [self._sample(scores, labels) for scores, labels in good + synthetic]
         self.fusion = ImportanceAwareFusion(cfg.fusion).fit(samples, progress=progress)
         good_samples = [s for s in samples if s.label == 0]
         self.ocsvm_points = OCSVMFusion(seed=cfg.seed).fit(np.concatenate([s.points for s in good_samples]))
         self.ocsvm_objects = OCSVMFusion(seed=cfg.seed).fit(np.stack([s.objects for s in good_samples]))
         timings["fusion_fit_s"] = time.perf_counter() - start
         self.fit_info = {"scans": len(prepared), "names": [p.name for p in prepared], "timings": timings,
-                         "synthetic_scans": len(synthetic), "good_scans": len(good), "iaenet": __version__}
+                         "synthetic_scans": sum(x.label for x in samples),
+                         "good_scans": sum(1 - x.label for x in samples), "iaenet": __version__}
         return self
+
+    def fusion_samples(self, prepared: list[PreparedScan], *, progress: bool = True,
+                       work_dir: str | Path | None = None) -> list[FusionSample]:
+        """The fusion's training set from the fitted experts and banks (fit calls it; studies may too): good training
+        scans scored leave-one-out and Cut-Paste pseudo-anomalies, their scores normalised by the robust scales,
+        which this fits on the good ones (self.scales)."""
+        good, synthetic = self._fusion_scores(prepared, progress, work_dir)
+        self.scales = ScoreScales.fit([np.stack([g.x1, g.x2], 1) for g, _ in good],
+                                      np.array([[g.s1, g.s2] for g, _ in good]))
+        return [self.sample(scores, labels) for scores, labels in good + synthetic]
 
     def _fusion_scores(self, prepared: list[PreparedScan], progress: bool, work_dir) -> tuple[list, list]:
         """(good, synthetic): lists of (ExpertScores, point labels) for good training scans scored leave-one-out and
         for Cut-Paste anomalies of training scans scored without their target's bank rows."""
-        from iaenet.data.cutpaste import CutPasteSynthesizer
-
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         cache = _ScoreCache(work_dir, self._fingerprint(prepared)) if work_dir is not None else None
@@ -251,12 +269,12 @@ class IAENet:
         for i in tqdm(chosen, desc="good scans (leave-one-out)", disable=not progress, unit="scan"):
             scores = cache.get(f"good{i}") if cache else None
             if scores is None:
-                scores = self._score_experts(prepared[i], exclude_scan=i)
+                scores = self.score_experts(prepared[i], exclude_scan=i)
                 if cache:
                     cache.put(f"good{i}", scores)
             good.append((scores, np.zeros(len(prepared[i].points), bool)))
         full = [Scan(points=p.full, name=p.name) for p in prepared]
-        synthesizer = CutPasteSynthesizer(full, seed=cfg.seed)
+        synthesizer = CutPasteSynthesizer(full, cfg.synthesis, seed=cfg.seed)
         targets = rng.integers(0, len(prepared), cfg.synthetic_scans)
         synthetic = []
         for k in tqdm(range(cfg.synthetic_scans), desc="pseudo-anomalies", disable=not progress, unit="scan"):
@@ -265,13 +283,14 @@ class IAENet:
             labels = anomalous.point_gt()
             scores = cache.get(f"synthetic{k}") if cache else None
             if scores is None:
-                scores = self._score_experts(anomalous, exclude_scan=target)
+                scores = self.score_experts(anomalous, exclude_scan=target)
                 if cache:
                     cache.put(f"synthetic{k}", scores)
             synthetic.append((scores, labels))
         return good, synthetic
 
-    def _sample(self, scores: ExpertScores, labels: np.ndarray) -> FusionSample:
+    def sample(self, scores: ExpertScores, labels: np.ndarray) -> FusionSample:
+        """A FusionSample of one scan's expert scores and point labels (normalised by self.scales)."""
         x = self.scales.normalise_points(np.stack([scores.x1, scores.x2], 1))
         s = self.scales.normalise_objects([scores.s1, scores.s2])[0]
         return FusionSample(x, labels.astype(bool), s, int(labels.any()))
@@ -337,7 +356,7 @@ class IAENet:
         return Evaluation(metrics, predictions, truths, {"predict_s_per_scan": seconds / len(predictions)})
 
     def _predict_one(self, prepared: PreparedScan, timings: dict[str, float] | None = None) -> Prediction:
-        scores = self._score_experts(prepared, timings=timings)
+        scores = self.score_experts(prepared, timings=timings)
         clock = _Clock(timings)
         x = self.scales.normalise_points(np.stack([scores.x1, scores.x2], 1))
         fused, weights = self.fusion.predict_points(x, return_weights=True)
@@ -352,7 +371,7 @@ class IAENet:
                           {"x1": scores.s1, "x2": scores.s2}, np.asarray(weights, np.float32), scores.image,
                           baselines, baseline_objects)
 
-    def _score_experts(self, prepared: PreparedScan, exclude_scan: int | None = None,
+    def score_experts(self, prepared: PreparedScan, exclude_scan: int | None = None,
                        timings: dict[str, float] | None = None) -> ExpertScores:
         """X1, X2 and the object scores of one prepared scan; `timings` (if given) accumulates seconds per stage."""
         cfg = self.config
@@ -367,9 +386,9 @@ class IAENet:
         r2 = self.bank.score(None, r3.patch_idx, pixels, cells.features, neighbours=r3.neighbours)
         x1 = np.asarray(r3.point_scores, np.float32)
         x2 = np.asarray(r2.point_scores, np.float32)
-        rule, index, points = cfg.object_rule, prepared.index, prepared.points
-        scores = ExpertScores(x1, x2, object_score(x1, index, rule, GRID, points),
-                              object_score(x2, index, rule, GRID, points), cells.view.image[..., 0])
+        (rule1, rule2), index, points = cfg.object_rules, prepared.index, prepared.points
+        scores = ExpertScores(x1, x2, object_score(x1, index, rule1, GRID, points),
+                              object_score(x2, index, rule2, GRID, points), cells.view.image[..., 0])
         clock.lap("memory")
         return scores
 

@@ -136,6 +136,13 @@ def test_ocsvm_scores_outliers_higher_and_round_trips():
     assert model.score([[5.0, 5.0]])[0] > model.score([[0.2, 0.2]])[0]
     again = OCSVMFusion.from_state(model.state())
     assert np.array_equal(again.score(good[:10]), model.score(good[:10]))
+    # the score is sklearn's -decision_function shifted to be >= 0
+    from sklearn.svm import OneClassSVM
+
+    reference = OneClassSVM(nu=0.01, gamma="scale").fit(good.astype(np.float64))
+    probe = rng.normal(size=(50, 2)) * 2
+    shifted = model.score(probe) + reference.decision_function(probe)
+    assert np.allclose(shifted, shifted[0], atol=1e-5) and (model.score(probe) >= 0).all()
 
 
 def test_bad_input():

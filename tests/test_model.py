@@ -1,4 +1,5 @@
 """IAENet end to end on a small synthetic category: fit, predict, evaluate, save/load, threads, bad input."""
+import json
 import threading
 
 import numpy as np
@@ -83,6 +84,8 @@ def test_save_load_gives_the_same_predictions(model, dataset, tmp_path):
     for key in ("max", "add", "ocsvm"):
         assert np.array_equal(a.baselines[key], b.baselines[key])
     assert loaded.config == model.config
+    for name in ("fast", "paper"):  # every preset survives the model file's JSON header
+        assert IAENetConfig.from_dict(json.loads(json.dumps(PRESETS[name].to_dict()))) == PRESETS[name]
     with pytest.raises(FileExistsError, match="exists"):
         model.save(path)
 
@@ -146,8 +149,10 @@ def test_bad_input(model, dataset):
         model.predict([object()])
     with pytest.raises(ValueError, match="at least 2"):
         IAENet("tiny").fit(list(open_dataset(dataset, "gland", "train"))[:1], progress=False)
-    with pytest.raises(ValueError, match="object_rule"):
-        IAENetConfig(object_rule="mean")
+    with pytest.raises(ValueError, match="object_rules"):
+        IAENetConfig(object_rules=("max", "mean"))
+    with pytest.raises(ValueError, match="object_rules"):
+        IAENetConfig(object_rules=("max",))
     with pytest.raises(ValueError, match="labelled"):
         model.evaluate([_unlabelled(dataset)], progress=False)
 
