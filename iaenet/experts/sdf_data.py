@@ -9,6 +9,8 @@ import torch
 
 from iaenet.experts.expert3d_config import Expert3DConfig
 
+EXACT = "donot_use_mm_for_euclid_dist"  # torch.cdist without the matrix-product shortcut
+
 
 def normalise_patches(patches: torch.Tensor) -> torch.Tensor:
     """Shape-Guided's patch frame: scale so the largest bbox extent is 1, then centre on the patch mean.
@@ -35,7 +37,9 @@ def neighbour_sigma(patches: torch.Tensor, neighbour: int, chunk: int = 64) -> t
     out = []
     for start in range(0, patches.shape[0], chunk):
         block = patches[start:start + chunk]
-        dist = torch.cdist(block, block)  # (c, S, S); the self distance 0 is the smallest
+        # The direct (not matrix-product) form: exact, and the same bits on every call; the product form's BLAS
+        # call does not always round the same way on several threads, which changed sigma between runs.
+        dist = torch.cdist(block, block, compute_mode=EXACT)  # (c, S, S); the self distance 0 is the smallest
         out.append(dist.kthvalue(neighbour + 1, dim=-1).values)
     return torch.cat(out) if out else patches.new_zeros((0, patches.shape[1]))
 
@@ -54,6 +58,6 @@ def draw_queries(patches: torch.Tensor, sigma: torch.Tensor, config: Expert3DCon
     scale = torch.where(set_index < config.narrow_sets, config.narrow_scale, config.wide_scale).to(patches.dtype)
     noise = torch.randn(patches.shape, generator=generator, device=patches.device, dtype=patches.dtype)
     queries = patches + scale[:, None, None] * sigma[..., None] * noise
-    nearest = torch.cdist(queries, patches).argmin(dim=-1)  # (B, S)
+    nearest = torch.cdist(queries, patches, compute_mode=EXACT).argmin(dim=-1)  # (B, S)
     targets = torch.gather(patches, 1, nearest[..., None].expand(-1, -1, 3))
     return queries, targets
