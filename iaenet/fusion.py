@@ -17,7 +17,8 @@ r = max(m - (b - CE), 0) per sample, held constant (no gradient through r), H(S)
 the two experts' own cross-entropies, each after a 1-D logistic calibration on the same training samples. Point
 classes are very unequal (anomalous points are a few percent of a defective scan): each class contributes half of
 the point loss (per-class weights, the same weights in b), and every epoch draws a class-stratified sample of
-points per scan; see docs/fusion.md.
+points per scan. The selector starts at S = [0.5, 0.5] and stays there for the first `warmup` share of the epochs
+while the predictor alone learns; see docs/fusion.md for why.
 
 Ablations (`FusionConfig.variant`, the paper's Table 7): "predictor" (no selector: the predictor sees x),
 "selector" (selector trained by L_p only), "gate" (L_s = mean(r) without H, gradient through r), "full".
@@ -53,6 +54,10 @@ class FusionConfig:
     batch_scans: int = 32
     points_per_scan: int = 2048      # class-stratified sample of each scan's points per epoch
     object_weight: float = 1.0       # weight of the object-level loss beside the point-level loss
+    # share of the epochs at the start in which the selector stays at S = [0.5, 0.5] (its last layer starts at zero)
+    # and only the predictor learns, with L_p: the entropy term then moves S from a predictor that already reads
+    # the experts, instead of locking it onto whichever expert a random predictor favours (docs/fusion.md)
+    warmup: float = 0.1
     variant: str = "full"
     seed: int = 0
 
@@ -61,6 +66,8 @@ class FusionConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FusionConfig.{name}: expected a positive int, got {value!r}")
+        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
+            raise ValueError(f"FusionConfig.warmup: expected a share of the epochs in [0, 1), got {self.warmup!r}")
         for name in ("margin", "lam", "weight_decay", "object_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -133,6 +140,9 @@ class IAFNet(nn.Module):
         self.selector = mlp(hidden, layers)
         self.predictor = mlp(hidden, layers)
         self.use_selector = use_selector
+        # S starts at [0.5, 0.5] for every input, as the paper describes the selector's start
+        nn.init.zeros_(self.selector[-1].weight)
+        nn.init.zeros_(self.selector[-1].bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.use_selector:
@@ -233,20 +243,26 @@ class ImportanceAwareFusion:
         object_y = torch.from_numpy(labels.astype(np.int64))
         net.train()
         self.log = []
+        warm_epochs = round(cfg.warmup * cfg.epochs)
         bar = tqdm(range(cfg.epochs), disable=not progress, desc="IAF training", unit="epoch")
         for epoch in bar:
+            warm = epoch < warm_epochs
+            lam = 0.0 if warm else cfg.lam
             order = rng.permutation(len(samples))
             totals = np.zeros(4)
             for start in range(0, len(samples), cfg.batch_scans):
                 batch = order[start:start + cfg.batch_scans]
                 x, y = _stratified_points(samples, batch, cfg.points_per_scan, rng)
                 loss_p, loss_s = self._losses(torch.from_numpy(x), torch.from_numpy(y), self.baseline)
-                loss = loss_p + cfg.lam * loss_s
+                loss = loss_p + lam * loss_s
                 if cfg.object_weight > 0 and len(np.unique(labels[batch])) == 2:
                     obj_p, obj_s = self._losses(object_x[batch], object_y[batch], baseline_objects)
-                    loss = loss + cfg.object_weight * (obj_p + cfg.lam * obj_s)
+                    loss = loss + cfg.object_weight * (obj_p + lam * obj_s)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if warm:  # no gradient, no step (AdamW skips parameters without one): S stays [0.5, 0.5]
+                    for parameter in net.selector.parameters():
+                        parameter.grad = None
                 optimizer.step()
                 schedule.step()
                 totals += [loss.item(), loss_p.item(), loss_s.item(), 1]

@@ -77,18 +77,51 @@ def _toy_samples(n_scans=24, seed=0, good_expert=1):
     return samples
 
 
-def test_iaf_learns_to_trust_the_informative_expert():
+def _overlapping_samples(seed: int, strong: int, n_scans: int = 40):
+    """Both experts see the anomalies, expert `strong` clearly (point AUROC ~0.96), the other weakly (~0.74)."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n_scans):
+        labels = np.zeros(400, bool)
+        if i % 2:
+            labels[rng.choice(400, 20, replace=False)] = True
+        x = np.abs(rng.normal(size=(400, 2))).astype(np.float32)
+        x[labels, strong] += 1.5
+        x[labels, 1 - strong] += 0.5
+        samples.append(FusionSample(x, labels, x.max(axis=0), int(labels.any())))
+    return samples
+
+
+@pytest.mark.parametrize("strong", [0, 1])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_iaf_is_at_least_as_good_as_the_better_expert(strong, seed):
+    """Whichever expert is the stronger and whatever the seed, the entropy term must not lock the selector onto one
+    expert. Before the selector started at [0.5, 0.5] with a predictor warm-up, these seeds ended at a single
+    expert (AUROC 0.91-0.92 with the stronger one, 0.73 with the weaker); the fused score reaches 0.96-0.97."""
     from sklearn.metrics import roc_auc_score
 
-    train, test = _toy_samples(seed=0), _toy_samples(seed=1)
-    iaf = ImportanceAwareFusion(FusionConfig(epochs=40, batch_scans=8, points_per_scan=256)).fit(train, progress=False)
-    assert iaf.baseline == pytest.approx(min(iaf.expert_ce)) and iaf.expert_ce[1] < iaf.expert_ce[0]
+    train, test = _overlapping_samples(0, strong), _overlapping_samples(1, strong)
+    iaf = ImportanceAwareFusion(FusionConfig(epochs=60, seed=seed)).fit(train, progress=False)
+    assert iaf.baseline == pytest.approx(min(iaf.expert_ce)) and iaf.expert_ce[strong] < iaf.expert_ce[1 - strong]
     x = np.concatenate([s.points for s in test])
     y = np.concatenate([s.point_labels for s in test])
     a, weights = iaf.predict_points(x, return_weights=True)
-    assert roc_auc_score(y, a) > 0.99
+    assert roc_auc_score(y, a) >= roc_auc_score(y, x[:, strong])  # ~0.96: the fusion is at least the better expert
     assert np.allclose(weights.sum(axis=1), 1, atol=1e-5)
     assert iaf.log[-1]["loss"] < iaf.log[0]["loss"]
+
+
+def test_selector_starts_equal_and_waits_for_the_warm_up():
+    cfg = FusionConfig(epochs=10, warmup=0.3, batch_scans=8, points_per_scan=128)
+    iaf = ImportanceAwareFusion(cfg)
+    probe = np.random.default_rng(0).random((20, 2)).astype(np.float32) * 4
+    _, weights = iaf.predict_points(probe, return_weights=True)
+    assert np.allclose(weights, 0.5)
+    warm = ImportanceAwareFusion(cfg.replace(epochs=3, warmup=0.99)).fit(_toy_samples(), progress=False)
+    _, weights = warm.predict_points(probe, return_weights=True)
+    assert np.allclose(weights, 0.5)  # three warm-up epochs of three: the selector never moved
+    with pytest.raises(ValueError, match="warmup"):
+        FusionConfig(warmup=1.0)
 
 
 def test_training_is_deterministic_and_state_round_trips():
