@@ -195,7 +195,7 @@ class IAENet:
         self.config = config
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         self.expert3d: Expert3D | None = None
-        self.expert2d = Expert2D(config.expert2d)
+        self.expert2d = Expert2D(config.expert2d, device=self.device)
         self.bank: DualMemoryBank | None = None
         self.scales: ScoreScales | None = None
         self.fusion: ImportanceAwareFusion | None = None

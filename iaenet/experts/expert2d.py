@@ -124,11 +124,13 @@ class ScanCells:
 class Expert2D:
     """Turns scans into per-cell features f2 (see the module docstring). Frozen: no fitting happens here."""
 
-    def __init__(self, config: Expert2DConfig | None = None, backbone: FrozenBackbone | None = None):
+    def __init__(self, config: Expert2DConfig | None = None, backbone: FrozenBackbone | None = None,
+                 device: str | torch.device = "cpu"):
         self.config = config or Expert2DConfig()
         if backbone is None:
             backbone = build_backbone(self.config.backbone, self.config.weights, self.config.stages)
-        self.backbone = backbone
+        self.device = torch.device(device)
+        self.backbone = backbone.to(self.device)  # the CNN runs there; rendering and pooling stay on the CPU
         self.feature_dim = sum(backbone.channels) + FPFH_DIMS
 
     def view(self, points, rgb=None, normals=None, fpfh=None, full=None) -> ScanView:
@@ -193,11 +195,11 @@ class Expert2D:
         for start in range(0, len(views), cfg.batch_size):
             batch = views[start:start + cfg.batch_size]
             images = [v.image for v in batch] + [image for v in batch for image, _ in v.extra]
-            maps = self.backbone(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
-            pooled = [_pool_to_cells(f[:len(batch)], cfg.cells) for f in maps]
+            maps = self.backbone(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device))
+            pooled = [_pool_to_cells(f[:len(batch)], cfg.cells).cpu() for f in maps]
             if cfg.pooling == "points":
-                maps = [F.interpolate(f, size=(cfg.image_size, cfg.image_size), mode="bilinear", align_corners=False)
-                        for f in maps]
+                maps = [F.interpolate(f, size=(cfg.image_size, cfg.image_size), mode="bilinear",
+                                      align_corners=False).cpu() for f in maps]
             extra_at = len(batch)
             for b, v in enumerate(batch):
                 cnn = [m[b].reshape(m.shape[1], -1).T.numpy() for m in pooled]
