@@ -166,38 +166,33 @@ def fitted_expert3d(protocol: Protocol, config, cache: Cache, tag: str) -> tuple
 
 def expert3d_outputs(expert: Expert3D, scans: list[PreparedScan], cache: Cache, key: str) -> list[dict]:
     """Per scan: X1 point scores, latent score, patch_idx, neighbours, seconds (cached)."""
-    out = []
-    for prepared in scans:
-        f = cache.path(f"x1-{key}", _safe(prepared.name) + ".npz")
-        if f.exists():
-            with np.load(f) as z:
-                out.append({k: z[k] for k in z.files})
-            continue
-        start = time.perf_counter()
+    def compute(prepared):
         r = expert.score(prepared.points)
-        rec = {"x1": r.point_scores, "latent": np.float64(r.latent_score), "patch_idx": r.patch_idx,
-               "neighbours": r.neighbours, "seconds": np.float64(time.perf_counter() - start)}
-        np.savez(f, **rec)
-        out.append(rec)
-    return out
+        return {"x1": r.point_scores, "latent": np.float64(r.latent_score), "patch_idx": r.patch_idx,
+                "neighbours": r.neighbours}
+
+    return [_cached(cache.path(f"x1-{key}", _safe(p.name) + ".npz"), compute, p) for p in scans]
 
 
 def expert2d_outputs(expert: Expert2D, scans: list[PreparedScan], cache: Cache, key: str) -> list[dict]:
-    """Per scan: f2 cell features, counts, the points' pixels, seconds (cached)."""
-    out = []
-    for prepared in scans:
-        f = cache.path(f"f2-{key}", _safe(prepared.name) + ".npz")
-        if f.exists():
-            with np.load(f) as z:
-                out.append({k: z[k] for k in z.files})
-            continue
-        start = time.perf_counter()
+    """Per scan: f2 cell features, counts, the points' pixels, the rendering, seconds (cached)."""
+    def compute(prepared):
         cells = expert.features([prepared])[0]
-        rec = {"features": cells.features, "counts": cells.counts, "pixels": cells.view.pixels,
-               "image": cells.view.image[..., 0], "seconds": np.float64(time.perf_counter() - start)}
-        np.savez(f, **rec)
-        out.append(rec)
-    return out
+        return {"features": cells.features, "counts": cells.counts, "pixels": cells.view.pixels,
+                "image": cells.view.image[..., 0]}
+
+    return [_cached(cache.path(f"f2-{key}", _safe(p.name) + ".npz"), compute, p) for p in scans]
+
+
+def _cached(path: Path, compute, prepared: PreparedScan) -> dict:
+    """The arrays `compute(prepared)` gives, with its "seconds", from `path` if it was stored there before."""
+    if path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    start = time.perf_counter()
+    record = dict(compute(prepared), seconds=np.float64(time.perf_counter() - start))
+    np.savez(path, **record)
+    return record
 
 
 def _safe(name: str) -> str:

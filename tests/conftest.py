@@ -48,3 +48,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
+
+
+def small_synthetic_dataset(root: Path, category: str, n_train: int, seed: int) -> Path:
+    """A small synthetic category (96 x 96 scans; 2 good and 1 scan per defect type in test) for end-to-end tests
+    of the tiny preset."""
+    from iaenet.data.synthetic import generate_dataset
+
+    return generate_dataset(root / "data", categories=[category], resolution=96, n_train=n_train, n_validation=0,
+                            n_test_good=2, n_test_per_defect=1, seed=seed)

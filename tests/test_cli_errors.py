@@ -55,7 +55,7 @@ def test_refused_write_is_one_line(tmp_path, monkeypatch, capsys):
     def refuse(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("iaenet.data.synthetic.tifffile.imwrite", refuse)
+    monkeypatch.setattr("iaenet.data.io.tifffile.imwrite", refuse)
     _user_error(capsys, ["synth", str(tmp_path / "out"), *TINY], "000.tiff: permission denied")
 
 

@@ -5,14 +5,13 @@ import shutil
 import pytest
 
 from iaenet.cli import main
-from iaenet.data.synthetic import generate_dataset
+
+from conftest import small_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli")
-    return generate_dataset(root / "data", categories=["ring"], resolution=96, n_train=4, n_validation=0,
-                            n_test_good=2, n_test_per_defect=1, seed=1)
+    return small_synthetic_dataset(tmp_path_factory.mktemp("cli"), "ring", n_train=4, seed=1)
 
 
 @pytest.fixture(scope="module")

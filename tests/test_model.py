@@ -7,16 +7,15 @@ import pytest
 import torch
 
 from iaenet.data.datasets import open_dataset
-from iaenet.data.synthetic import generate_dataset
 from iaenet.evaluation import SCORE_KEYS
 from iaenet.model import PRESETS, IAENet, IAENetConfig, benchmark
+
+from conftest import small_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    return generate_dataset(root / "data", categories=["gland"], resolution=96, n_train=5, n_validation=0,
-                            n_test_good=2, n_test_per_defect=1, seed=0)
+    return small_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), "gland", n_train=5, seed=0)
 
 
 @pytest.fixture(scope="module")
