@@ -140,6 +140,7 @@ class Prediction:
     in it (grid_shape, None for an unorganized cloud). scores (N,) float32: the fused anomaly score A = p(anomaly).
     object_score: the fused object score. experts: {"x1": (N,), "x2": (N,)} raw expert scores; expert_objects:
     {"x1": s1, "x2": s2}. weights (N, 2): the selector's S (for x1, x2). image (H, W): the 2D expert's rendering.
+    baselines / baseline_objects: the Max, Add and OCSVM fusions' point and object scores, when asked for.
     """
 
     name: str
@@ -297,14 +298,15 @@ class IAENet:
 
     # ---- scoring -------------------------------------------------------------------------------------------
 
-    def predict(self, scans, *, progress: bool = False):
+    def predict(self, scans, *, progress: bool = False, baselines: bool = False):
         """Scores one scan or several. A scan: an iaenet Scan, an organized (H, W, 3) grid or an unorganized
         (N, 3) cloud (float metres, zeros = missing; organized input gets its background removed), or a
-        PreparedScan. A list/tuple/ScanDataset gives a list of Predictions; one scan gives one Prediction."""
+        PreparedScan. A list/tuple/ScanDataset gives a list of Predictions; one scan gives one Prediction.
+        baselines: also compute the Max/Add/OCSVM fusions (Prediction.baselines), as evaluate does."""
         self._require_fitted()
         single = isinstance(scans, (Scan, PreparedScan, np.ndarray, torch.Tensor))
         items = [scans] if single else list(scans)
-        out = [self._predict_one(self._prepared(s, i))
+        out = [self._predict_one(self._prepared(s, i), baselines=baselines)
                for i, s in enumerate(tqdm(items, desc="scoring", disable=not progress, unit="scan"))]
         return out[0] if single else out
 
@@ -347,7 +349,7 @@ class IAENet:
             if scan.label is None:
                 raise ValueError(f"{scan.name}: evaluation needs labelled scans (label 0 or 1)")
             prepared = prepare_scan(scan)
-            predictions.append(self._predict_one(prepared))
+            predictions.append(self._predict_one(prepared, baselines=True))
             gt = prepared.scan.gt if prepared.scan.is_organized else prepared.point_gt()
             truths.append(ScanTruth(int(scan.label), scan.defect or ("good" if scan.label == 0 else "unknown"),
                                     category, gt))
@@ -355,21 +357,25 @@ class IAENet:
         metrics = evaluate_predictions(predictions, truths, sigma=sigma, num_thresholds=num_thresholds)
         return Evaluation(metrics, predictions, truths, {"predict_s_per_scan": seconds / len(predictions)})
 
-    def _predict_one(self, prepared: PreparedScan, timings: dict[str, float] | None = None) -> Prediction:
+    def _predict_one(self, prepared: PreparedScan, timings: dict[str, float] | None = None,
+                     baselines: bool = False) -> Prediction:
+        """The Prediction of one prepared scan; with `baselines` also the Max/Add/OCSVM fusions (for evaluation)."""
         scores = self.score_experts(prepared, timings=timings)
         clock = _Clock(timings)
         x = self.scales.normalise_points(np.stack([scores.x1, scores.x2], 1))
         fused, weights = self.fusion.predict_points(x, return_weights=True)
         s = self.scales.normalise_objects([scores.s1, scores.s2])
         obj = self.fusion.predict_objects(s)
-        baselines = {"max": fuse_max(x), "add": fuse_add(x), "ocsvm": self.ocsvm_points.score(x)}
-        baseline_objects = {"max": float(fuse_max(s)[0]), "add": float(fuse_add(s)[0]),
-                            "ocsvm": float(self.ocsvm_objects.score(s)[0])}
+        baseline_points, baseline_objects = {}, {}
+        if baselines:
+            baseline_points = {"max": fuse_max(x), "add": fuse_add(x), "ocsvm": self.ocsvm_points.score(x)}
+            baseline_objects = {"max": float(fuse_max(s)[0]), "add": float(fuse_add(s)[0]),
+                                "ocsvm": float(self.ocsvm_objects.score(s)[0])}
         clock.lap("fusion")
         return Prediction(prepared.name, prepared.points, prepared.index, prepared.grid_shape,
                           np.asarray(fused, np.float32), float(obj[0]), {"x1": scores.x1, "x2": scores.x2},
                           {"x1": scores.s1, "x2": scores.s2}, np.asarray(weights, np.float32), scores.image,
-                          baselines, baseline_objects)
+                          baseline_points, baseline_objects)
 
     def score_experts(self, prepared: PreparedScan, exclude_scan: int | None = None,
                        timings: dict[str, float] | None = None) -> ExpertScores:
