@@ -20,8 +20,7 @@ import resource
 import pytest
 import torch
 
-from iaenet.model import _Clock
-from iaenet.prepare import prepare_scan
+from iaenet.model import timed_prediction
 
 from _end_to_end import inference_model, scans
 
@@ -45,10 +44,7 @@ def test_end_to_end_cpu(benchmark, data, preset):
     def one_scan():
         scan = test[counter["i"] % len(test)]
         counter["i"] += 1
-        clock = _Clock(stages)
-        prepared = prepare_scan(scan)
-        clock.lap("prepare")
-        return model._predict_one(prepared, stages)
+        return timed_prediction(model, scan, stages)
 
     rounds = 10 if preset == "fast" else 3
     result = benchmark.pedantic(one_scan, rounds=rounds, iterations=1)

@@ -30,7 +30,7 @@ import torch
 from iaenet.fusion import FusionSample, ImportanceAwareFusion, fuse_add, fuse_max
 from iaenet.model import PRESETS, ExpertScores, IAENet
 from iaenet.object_scores import OBJECT_RULES, object_score
-from study_accuracy import GRID, Protocol, _key, evaluate_scores
+from study_accuracy import GRID, Cache, Protocol, _cached, _key, evaluate_scores
 
 FUSION_VARIANTS = ("predictor", "selector", "gate", "full")
 
@@ -51,19 +51,14 @@ def fitted_model(protocol: Protocol, preset: str, cache: Path, synthetic: int | 
 
 def expert_scores(model: IAENet, protocol: Protocol, cache: Path) -> list[ExpertScores]:
     key = _key(str(model.fit_info.get("names")), model.config.to_dict())
-    out = []
-    for p in protocol.evaluation:
-        f = cache / f"eval-{key}" / (_key(p.name) + ".npz")
-        f.parent.mkdir(parents=True, exist_ok=True)
-        if f.exists():
-            with np.load(f) as z:
-                out.append(ExpertScores(z["x1"], z["x2"], float(z["s1"]), float(z["s2"]), z["image"]))
-            continue
-        start = time.perf_counter()
-        s = model.score_experts(p)
-        np.savez(f, x1=s.x1, x2=s.x2, s1=s.s1, s2=s.s2, image=s.image, seconds=time.perf_counter() - start)
-        out.append(s)
-    return out
+
+    def compute(prepared):
+        s = model.score_experts(prepared)
+        return {"x1": s.x1, "x2": s.x2, "s1": s.s1, "s2": s.s2, "image": s.image}
+
+    records = [_cached(Cache(cache).path(f"eval-{key}", _key(p.name) + ".npz"), compute, p)
+               for p in protocol.evaluation]
+    return [ExpertScores(r["x1"], r["x2"], float(r["s1"]), float(r["s2"]), r["image"]) for r in records]
 
 
 def main(argv=None) -> dict:

@@ -291,9 +291,8 @@ class ImportanceAwareFusion:
         if self.network.use_selector:
             from iaenet.ops import iaf_forward
 
-            result = iaf_forward(x, self._layers(self.network.selector), self._layers(self.network.predictor),
-                                 return_weights=return_weights)
-            return result
+            return iaf_forward(x, self._layers(self.network.selector), self._layers(self.network.predictor),
+                               return_weights=return_weights)
         logits, weights = self.network(torch.from_numpy(x))
         a = torch.softmax(logits, dim=1)[:, 1].numpy()
         return (a, weights.numpy()) if return_weights else a

@@ -531,6 +531,15 @@ class BenchmarkResult:
                 f"{gpu}")
 
 
+def timed_prediction(model: IAENet, scan: Scan, stages: dict[str, float]) -> Prediction:
+    """model.predict(scan) that adds the seconds of each stage (prepare, expert3d, expert2d, memory, fusion) to
+    `stages`."""
+    clock = _Clock(stages)
+    prepared = prepare_scan(scan)
+    clock.lap("prepare")
+    return model._predict_one(prepared, stages)
+
+
 def benchmark(model: IAENet, scans: Sequence[Scan], count: int = 20) -> BenchmarkResult:
     """Times `count` scans end to end (file already read: preparation, both experts, memory, fusion) after one
     warm-up scan; the scans are taken in turn from `scans`."""
@@ -538,17 +547,14 @@ def benchmark(model: IAENet, scans: Sequence[Scan], count: int = 20) -> Benchmar
 
     if count < 1 or len(scans) == 0:
         raise ValueError(f"benchmark: need count >= 1 and at least one scan (count={count}, scans={len(scans)})")
-    loaded = [scans[i % len(scans)] for i in range(min(count, len(scans)))]
+    loaded = [scans[i] for i in range(min(count, len(scans)))]
     model.predict(loaded[0])  # warm-up: search structures, first-call allocations
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(model.device)
     stages: dict[str, float] = {}
     start = time.perf_counter()
     for i in range(count):
-        clock = _Clock(stages)
-        prepared = prepare_scan(loaded[i % len(loaded)])
-        clock.lap("prepare")
-        model._predict_one(prepared, stages)
+        timed_prediction(model, loaded[i % len(loaded)], stages)
     seconds = time.perf_counter() - start
     peak_gpu = torch.cuda.max_memory_allocated(model.device) / 2 ** 20 if model.device.type == "cuda" else None
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux

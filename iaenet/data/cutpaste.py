@@ -25,7 +25,7 @@ from tqdm import tqdm
 from iaenet.data.datasets import open_dataset
 from iaenet.data.io import prepare_output_folder, write_mask_png, write_xyz_tiff
 from iaenet.data.perlin import perlin_noise
-from iaenet.data.preprocess import nearest_indices, preprocess_scan
+from iaenet.data.preprocess import clean_scan, nearest_indices
 from iaenet.data.scan import LABEL_ANOMALOUS, LABEL_GOOD, Scan
 from iaenet.ops._params import check_float, check_int
 
@@ -276,7 +276,7 @@ def write_synthetic_anomalies(data_root: str | Path, category: str, out: str | P
                   for pick in sorted(donor_rng.choice(len(pool), size=min(donors_per_category, len(pool)),
                                                       replace=False))]
     targets = [int(good[np.random.default_rng([seed, 1, number]).integers(len(good))]) for number in range(count)]
-    synthesizer = CutPasteSynthesizer([_clean(dataset[i]) for dataset, i in donor_refs], config, seed)
+    synthesizer = CutPasteSynthesizer([clean_scan(dataset[i]) for dataset, i in donor_refs], config, seed)
 
     folder = prepare_output_folder(out, [f"{category}/test/{DEFECT}"], overwrite) / category / "test" / DEFECT
     digits = max(3, len(str(count - 1)))
@@ -285,7 +285,7 @@ def write_synthetic_anomalies(data_root: str | Path, category: str, out: str | P
         by_target[target].append(number)
     with tqdm(total=count, desc=f"{DEFECT} {category}", unit="scan") as progress:
         for target_index in sorted(by_target):
-            target = _clean(train[target_index])
+            target = clean_scan(train[target_index])
             for number in by_target[target_index]:
                 scan = synthesizer.synthesize(target, number)
                 write_xyz_tiff(folder / "xyz" / f"{number:0{digits}d}.tiff", scan.points)
@@ -307,11 +307,6 @@ def _good_training_scans(root: Path, category: str):
     if len(good) == 0:
         raise ValueError(f"{root / category}: no good training scan to synthesize anomalies from")
     return dataset, good
-
-
-def _clean(scan: Scan) -> Scan:
-    """Background removed and padded to a square at the scan's own resolution (no resampling)."""
-    return preprocess_scan(scan, size=max(scan.points.shape[:2]))
 
 
 def _paste_relief(out: np.ndarray, rows: np.ndarray, cols: np.ndarray, source: np.ndarray, offset: float) -> None:
